@@ -1,0 +1,156 @@
+"""Shared fixtures: isolation from the real user, `python -m workbench` runner, real parts.
+
+Real parts (Docker Engine, base image, OpenSSH sshd) come from `.ci/setup`. When one is
+missing, tests needing it skip locally and fail under CI=true (see `helpers.require_part`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Protocol
+
+import docker
+import docker.errors
+import pytest
+from helpers import (
+    DEFAULT_BASE_IMAGE,
+    SSHTarget,
+    ci_state_dir,
+    require_part,
+    target_env,
+    tcp_reachable,
+)
+
+# Variables from the real user's session that must not reach a test.
+_LEAKY_PREFIXES = ("GIT_AUTHOR_", "GIT_COMMITTER_", "WORKBENCH_", "GIT_CONFIG_")
+_LEAKY_NAMES = (
+    "GITLAB_TOKEN",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "SSH_AUTH_SOCK",
+)
+_KEEP = ("WORKBENCH_CI_STATE",)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Give every test its own HOME and XDG folders; drop git/workbench/agent variables."""
+    home = tmp_path / "home"
+    folders = {
+        "HOME": home,
+        "XDG_CONFIG_HOME": home / ".config",
+        "XDG_DATA_HOME": home / ".local" / "share",
+        "XDG_CACHE_HOME": home / ".cache",
+    }
+    for name, folder in folders.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv(name, str(folder))
+    for name in list(os.environ):
+        if name in _KEEP:
+            continue
+        if name in _LEAKY_NAMES or name.startswith(_LEAKY_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    return home
+
+
+class RunWorkbench(Protocol):
+    """Signature of the `run_workbench` fixture."""
+
+    def __call__(
+        self,
+        *args: str,
+        cwd: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        input: str | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]: ...
+
+
+@pytest.fixture
+def run_workbench(isolated_env: Path) -> RunWorkbench:
+    """Run `python -m workbench ARGS` in the isolated environment, capturing text output."""
+
+    def run(
+        *args: str,
+        cwd: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        input: str | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "workbench", *args],
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    """A docker.DockerClient on DOCKER_HOST (default: the local socket) that answered ping()."""
+    base_url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        probe = docker.DockerClient(base_url=base_url, timeout=5)
+        try:
+            probe.ping()
+        finally:
+            probe.close()
+    except Exception as exc:
+        require_part("Docker Engine", f"no answer on {base_url} ({exc})")
+    client = docker.DockerClient(base_url=base_url, timeout=120)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client: docker.DockerClient) -> str:
+    """Name of the local base image (python3 + nginx), verified present in the engine."""
+    name = target_env().get("WB_BASE_IMAGE") or DEFAULT_BASE_IMAGE
+    try:
+        docker_client.images.get(name)
+    except docker.errors.ImageNotFound:
+        require_part(f"base image {name}", "not in the local Docker Engine")
+    return name
+
+
+@pytest.fixture(scope="session")
+def ssh_target() -> SSHTarget:
+    """The real OpenSSH sshd from .ci/setup, verified by a TCP connect."""
+    path = ci_state_dir() / "target.env"
+    if not path.is_file():
+        require_part("OpenSSH sshd", f"{path} is missing")
+    try:
+        target = SSHTarget.from_env(target_env())
+    except (KeyError, ValueError) as exc:
+        require_part("OpenSSH sshd", f"{path} is incomplete ({exc!r})")
+    for file in (target.key, target.known_hosts):
+        if not os.access(file, os.R_OK):
+            require_part("OpenSSH sshd", f"{file} is not readable")
+    if not tcp_reachable(target.host, target.port, timeout=3):
+        require_part("OpenSSH sshd", f"nothing listens on {target.host}:{target.port}")
+    return target
+
+
+@pytest.fixture
+def git_ssh_env(
+    ssh_target: SSHTarget, monkeypatch: pytest.MonkeyPatch, isolated_env: Path
+) -> dict[str, str]:
+    """Make git use the CI key and known_hosts; return {"GIT_SSH_COMMAND": ...}."""
+    monkeypatch.setenv("GIT_SSH_COMMAND", ssh_target.ssh_command)
+    return {"GIT_SSH_COMMAND": ssh_target.ssh_command}

@@ -1,0 +1,119 @@
+"""Helpers shared by the tests (importable as `helpers`; conftest.py re-uses them)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+DEFAULT_BASE_IMAGE = "workbench/base:bookworm"
+SETUP_HINT = "run `sudo bash .ci/setup`"
+
+
+def require_part(name: str, reason: str) -> NoReturn:
+    """Fail under CI=true (a missing part never skips there), skip otherwise."""
+    message = f"{name} is not available: {reason}; {SETUP_HINT}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tcp_reachable(host: str, port: int, timeout: float = 3.0) -> bool:
+    """Whether a TCP connect to host:port succeeds within timeout seconds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def ci_state_dir() -> Path:
+    """The folder .ci/setup writes to."""
+    return Path(os.environ.get("WORKBENCH_CI_STATE") or "/var/lib/workbench-ci")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse shell-style KEY=value lines, ignoring blanks and comments."""
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def target_env() -> dict[str, str]:
+    """Contents of target.env written by .ci/setup, or {} when it is missing."""
+    path = ci_state_dir() / "target.env"
+    return read_env_file(path) if path.is_file() else {}
+
+
+@dataclass(frozen=True)
+class SSHTarget:
+    """The real sshd set up by .ci/setup, which also drives the local Docker Engine."""
+
+    user: str
+    host: str
+    port: int
+    key: Path
+    known_hosts: Path
+    docker_socket: str
+
+    @classmethod
+    def from_env(cls, values: dict[str, str]) -> SSHTarget:
+        """Build from target.env values (KeyError/ValueError when incomplete)."""
+        return cls(
+            user=values["WB_SSH_USER"],
+            host=values["WB_SSH_HOST"],
+            port=int(values["WB_SSH_PORT"]),
+            key=Path(values["WB_SSH_KEY"]),
+            known_hosts=Path(values["WB_SSH_KNOWN_HOSTS"]),
+            docker_socket=values.get("WB_DOCKER_SOCKET", "/var/run/docker.sock"),
+        )
+
+    @property
+    def options(self) -> list[str]:
+        """ssh options: this key only, strict host key checking, never prompt."""
+        return [
+            "-i", str(self.key),
+            "-o", f"UserKnownHostsFile={self.known_hosts}",
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", "BatchMode=yes",
+            "-o", "IdentitiesOnly=yes",
+        ]  # fmt: skip
+
+    @property
+    def ssh_command(self) -> str:
+        """A command line usable as GIT_SSH_COMMAND."""
+        return shlex.join(["ssh", *self.options])
+
+    @property
+    def spec(self) -> str:
+        """The target as workbench environments write it: user@host:port."""
+        return f"{self.user}@{self.host}:{self.port}"
+
+    def url(self, path: str | os.PathLike[str]) -> str:
+        """An ssh:// URL (e.g. a git remote) for an absolute path on the target."""
+        return f"ssh://{self.user}@{self.host}:{self.port}{Path(path).absolute().as_posix()}"
+
+    def ssh_argv(self, *remote: str, options: Sequence[str] = ()) -> list[str]:
+        """argv running the remote command (quoted for the remote shell) on the target."""
+        argv = ["ssh", *self.options, "-o", "ConnectTimeout=10", *options, "-p", str(self.port)]
+        argv.append(f"{self.user}@{self.host}")
+        if remote:
+            argv += ["--", shlex.join(remote)]
+        return argv

@@ -1,0 +1,225 @@
+"""The project model: typed immutable objects, and errors that name file, line and fix."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from workbench.errors import BadInput, ConfigError, ExitCode
+from workbench.model import find_root, load_project
+
+FULL = """\
+project: shop
+git:
+  remote: "file:///srv/git/{group}/{name}.git"
+  group: team
+endpoints: [orders, billing]
+models: [customer]
+utilities: [textutil]
+environments:
+  local:
+    proxy_port: 9090
+  staging:
+    hosts:
+      - deploy@10.0.0.5
+      - host: ops@db.example.com:2222
+        docker_socket: /run/user/1000/docker.sock
+    engine: swarm
+    proxy_port: 8443
+    variables: {LOG_LEVEL: info, WORKERS: 4, DEBUG: false}
+    protected: true
+  prod:
+    hosts: ["[::1]:2200"]
+    readonly: true
+"""
+
+ORDERS = """\
+port: 8001
+health: /healthz
+routes: [/orders, /api/orders]
+data: true
+env: {LOG_LEVEL: debug}
+secrets: [DB_PASSWORD]
+produces: [orders-api]
+consumes: [billing-api]
+test: python3 -m unittest
+models: [customer]
+utilities: [textutil]
+build_args: {EXTRA: "1"}
+"""
+
+
+def make_project(root: Path, text: str = FULL, endpoints: dict[str, str] | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "workbench.yaml").write_text(text)
+    for kind in ("models/customer", "utilities/textutil"):
+        (root / kind).mkdir(parents=True, exist_ok=True)
+    for name, body in (endpoints if endpoints is not None else
+                       {"orders": ORDERS, "billing": "port: 8080\ndata: false\n"}).items():
+        (root / "endpoints" / name).mkdir(parents=True, exist_ok=True)
+        (root / "endpoints" / name / "endpoint.yaml").write_text(body)
+    return root
+
+
+def test_full_project_loads_into_typed_objects(tmp_path: Path) -> None:
+    project = load_project(make_project(tmp_path / "shop"))
+    assert project.name == "shop"
+    assert project.git.remote == "file:///srv/git/{group}/{name}.git"
+    assert project.git.group == "team"
+    orders = project.endpoint("orders")
+    assert orders.port == 8001 and orders.health == "/healthz"
+    assert orders.routes == ("/orders", "/api/orders")
+    assert dict(orders.env) == {"LOG_LEVEL": "debug"}
+    assert orders.secrets == ("DB_PASSWORD",)
+    assert orders.produces == ("orders-api",) and orders.consumes == ("billing-api",)
+    assert orders.models == ("customer",) and orders.utilities == ("textutil",)
+    assert dict(orders.build_args) == {"EXTRA": "1"}
+    billing = project.endpoint("billing")
+    assert billing.port == 8080 and billing.data is False and billing.health == "/health"
+    assert [m.name for m in project.models] == ["customer"]
+    assert [u.kind for u in project.utilities] == ["utility"]
+
+
+def test_environments_local_and_hosts(tmp_path: Path) -> None:
+    project = load_project(make_project(tmp_path / "shop"))
+    assert [e.name for e in project.environments] == ["local", "staging", "prod"]
+    local = project.environment("local")
+    assert local.is_local and local.proxy_port == 9090 and local.hosts == ()
+    staging = project.environment("staging")
+    assert staging.engine == "swarm" and staging.protected and not staging.readonly
+    assert [h.spec for h in staging.hosts] == ["deploy@10.0.0.5:22", "ops@db.example.com:2222"]
+    assert staging.hosts[1].docker_socket == "/run/user/1000/docker.sock"
+    assert dict(staging.variables) == {"LOG_LEVEL": "info", "WORKERS": "4", "DEBUG": "false"}
+    assert staging.secrets_file == ".workbench/secrets/staging.env"
+    prod = project.environment("prod")
+    assert prod.readonly and prod.hosts[0].host == "[::1]" and prod.hosts[0].port == 2200
+    assert prod.proxy_port == 80
+
+
+def test_local_is_always_there(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", "project: p\n", endpoints={})
+    project = load_project(root)
+    assert [e.name for e in project.environments] == ["local"]
+    assert project.environment("local").proxy_port == 8080
+
+
+def test_objects_are_immutable(tmp_path: Path) -> None:
+    project = load_project(make_project(tmp_path / "shop"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        project.name = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        project.endpoint("orders").env["X"] = "1"  # type: ignore[index]
+
+
+def test_find_root_walks_up(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "shop")
+    assert find_root(root / "endpoints" / "orders") == root.resolve()
+    with pytest.raises(BadInput, match="not inside a workbench project"):
+        find_root(tmp_path)
+
+
+def test_unknown_names_suggest_close_ones(tmp_path: Path) -> None:
+    project = load_project(make_project(tmp_path / "shop"))
+    with pytest.raises(BadInput, match="did you mean 'orders'"):
+        project.endpoint("order")
+    with pytest.raises(BadInput, match="did you mean 'staging'"):
+        project.environment("stagin")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("project: shop\nendpoint: [a]\n", 2,
+         ["unknown key 'endpoint'", "did you mean 'endpoints'"]),
+        ("project: shop\nenvironments:\n  staging:\n    hosts: [a@b]\n    prot: 1\n", 5,
+         ["unknown key 'prot'", "did you mean 'protected'"]),
+        ("project: shop\nenvironments:\n  local:\n    proxy_port: abc\n", 4,
+         ["'proxy_port'", "whole number from 1 to 65535", "'abc'"]),
+        ("project: shop\nenvironments:\n  local:\n    proxy_port: 70000\n", 4, ["70000"]),
+        ("project: shop\nenvironments:\n  staging:\n    hosts: [a@b]\n    engine: swarn\n", 5,
+         ["engine", "did you mean 'swarm'"]),
+        ("project: shop\nenvironments:\n  staging:\n    hosts: [a@b]\n    protected: maybe\n",
+         5, ["true or false"]),
+        ("project: shop\nenvironments:\n  staging: {}\n", 3, ["has no hosts"]),
+        ("project: shop\nenvironments:\n  local:\n    hosts: [a@b]\n", 4, ["has no hosts"]),
+        ("project: shop\nenvironments:\n  staging:\n    hosts: ['a b@c']\n", 4,
+         ["not user@host[:port]"]),
+        ("project: shop\nenvironments:\n  staging:\n    hosts: ['a@b:99999']\n", 4,
+         ["not user@host[:port]"]),
+        ("project: shop\nenvironments:\n  Staging:\n    hosts: [a@b]\n", 3,
+         ["bad environment name", "'staging'"]),
+        ("project: Shop\n", 1, ["bad project name", "shop"]),
+        ("project: shop\nendpoints: [orders, orders]\n", 2, ["lists 'orders' twice"]),
+        ("project: shop\nendpoints: [shop]\n", 2, ["used by the project"]),
+        ("project: shop\nendpoints: [a]\nmodels: [a]\n", 3, ["used by endpoint 'a'"]),
+        ("project: shop\nendpoints: [proxy]\n", 2, ["reserved"]),
+        ("project: shop\nendpoints: [../x]\n", 2, ["bad endpoint name"]),
+        ("project: shop\nendpoints: orders\n", 2, ["must be a list"]),
+        ("project: shop\nproject: other\n", 2, ["given twice", "line 1"]),
+        ("project: shop\nenvironments:\n  local:\n    proxy_port: [1\n", 5, ["invalid YAML"]),
+        ("project: shop\ngit:\n  remote: 'http://x/{oops}'\n", 3, ["{oops}"]),
+        ("- a\n- b\n", 1, ["must be a mapping"]),
+        ("endpoints: []\n", 1, ["needs 'project'"]),
+        ("project: shop\nenvironments:\n  local:\n    variables: {1BAD: x}\n", 4,
+         ["not a valid variable name"]),
+        ("project: shop\nenvironments:\n  local:\n    variables: {A: [1]}\n", 4,
+         ["single value"]),
+    ],
+)
+def test_project_file_errors_name_file_line_and_fix(
+    tmp_path: Path, text: str, line: int, words: list[str]
+) -> None:
+    root = make_project(tmp_path / "shop", text, endpoints={})
+    with pytest.raises(ConfigError) as caught:
+        load_project(root)
+    error = caught.value
+    assert error.exit_code == ExitCode.BAD_INPUT
+    assert error.line.startswith(f"{root / 'workbench.yaml'}:{line}: "), error.line
+    for word in words:
+        assert word in error.line, error.line
+    assert "\n" not in error.line
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "words"),
+    [
+        ("prot: 8000\n", 1, ["unknown key 'prot'", "did you mean 'port'"]),
+        ("port: eighty\n", 1, ["whole number"]),
+        ("health: health\n", 1, ["starting with '/'"]),
+        ("routes: [orders]\n", 1, ["not a path prefix"]),
+        ("routes:\n  - /a\n  - 'b c'\n", 3, ["not a path prefix"]),
+        ("data: yes please\n", 1, ["true or false"]),
+        ("env: [A]\n", 1, ["must be a mapping"]),
+        ("secrets: [db-password]\n", 1, ["not a variable name"]),
+        ("models: [nosuch]\n", 1, ["model 'nosuch' is not in this project"]),
+        ("utilities: [textutl]\n", 1, ["did you mean 'textutil'"]),
+        ("produces: [Orders API]\n", 1, ["contract name"]),
+    ],
+)
+def test_endpoint_file_errors(tmp_path: Path, body: str, line: int, words: list[str]) -> None:
+    root = make_project(tmp_path / "shop", "project: shop\nendpoints: [orders]\nmodels: "
+                        "[customer]\nutilities: [textutil]\n", endpoints={"orders": body})
+    with pytest.raises(ConfigError) as caught:
+        load_project(root)
+    where = root / "endpoints" / "orders" / "endpoint.yaml"
+    assert caught.value.line.startswith(f"{where}:{line}: "), caught.value.line
+    for word in words:
+        assert word in caught.value.line, caught.value.line
+
+
+def test_route_claimed_twice(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "shop", "project: shop\nendpoints: [a, b]\n",
+                        endpoints={"a": "routes: [/x]\n", "b": "routes: [/x/]\n"})
+    with pytest.raises(ConfigError, match="also claimed by endpoint 'a'"):
+        load_project(root)
+
+
+def test_missing_children_name_the_fix(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "shop", "project: shop\nendpoints: [ghost]\n", endpoints={})
+    with pytest.raises(ConfigError, match=r"has no endpoint\.yaml.*clone its repo"):
+        load_project(root)
+    (root / "workbench.yaml").write_text("project: shop\nmodels: [ghost]\n")
+    with pytest.raises(ConfigError, match="models/ghost is missing"):
+        load_project(root)

@@ -1,0 +1,407 @@
+"""The project model: ``workbench.yaml`` and each ``endpoint.yaml``, as typed immutable objects.
+
+Loading is pure apart from reading the files. Every problem is a :class:`ConfigError` naming the
+file, the line and what to write instead. Layout of a project::
+
+    workbench.yaml            project name, git host, children, environments
+    endpoints/NAME/           one git repo each, with endpoint.yaml
+    models/NAME/  utilities/NAME/
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+from . import names
+from .errors import BadInput, ConfigError
+from .schema import Section, did_you_mean
+from .yamlfile import LineDict, read
+
+PROJECT_FILE = "workbench.yaml"
+ENDPOINT_FILE = "endpoint.yaml"
+KIND_FOLDERS: dict[str, str] = {"endpoint": "endpoints", "model": "models", "utility": "utilities"}
+LOCAL = "local"
+DEFAULT_SOCKET = "/var/run/docker.sock"
+Kind = Literal["endpoint", "model", "utility"]
+Engine = Literal["docker", "swarm"]
+
+_HOST = re.compile(
+    r"^(?:(?P<user>[a-z_][a-z0-9_.-]{0,31})@)?"
+    r"(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)"
+    r"(?::(?P<port>[0-9]{1,5}))?$"
+)
+_ROUTE = re.compile(r"^/(?:[A-Za-z0-9._~-]+/?)*$")
+_EMPTY: MappingProxyType[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """One server of an environment, reached over SSH."""
+
+    host: str
+    user: str | None = None
+    port: int = 22
+    docker_socket: str = DEFAULT_SOCKET
+
+    @property
+    def spec(self) -> str:
+        """``user@host:port`` as written in workbench.yaml."""
+        who = f"{self.user}@" if self.user else ""
+        return f"{who}{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """A named target: the local engine, or hosts over SSH."""
+
+    name: str
+    engine: Engine = "docker"
+    hosts: tuple[Host, ...] = ()
+    proxy_port: int = 8080
+    variables: MappingProxyType[str, str] = field(default_factory=lambda: _EMPTY)
+    secrets_file: str = ""
+    protected: bool = False
+    readonly: bool = False
+
+    @property
+    def is_local(self) -> bool:
+        return self.name == LOCAL
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A deployable HTTP service and its ``endpoint.yaml``."""
+
+    name: str
+    path: Path
+    port: int = 8000
+    health: str = "/health"
+    routes: tuple[str, ...] = ()
+    data: bool = True
+    env: MappingProxyType[str, str] = field(default_factory=lambda: _EMPTY)
+    secrets: tuple[str, ...] = ()
+    produces: tuple[str, ...] = ()
+    consumes: tuple[str, ...] = ()
+    test: str | None = None
+    models: tuple[str, ...] = ()
+    utilities: tuple[str, ...] = ()
+    build_args: MappingProxyType[str, str] = field(default_factory=lambda: _EMPTY)
+    template: str | None = None
+    kind: Kind = field(default="endpoint", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """A model or utility: a Python package copied into the endpoints that include it."""
+
+    name: str
+    kind: Kind
+    path: Path
+    template: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GitSettings:
+    """Where new repos are pushed: a URL template, its group, and an optional GitLab API."""
+
+    remote: str | None = None
+    group: str | None = None
+    gitlab: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectFile:
+    """What ``workbench.yaml`` itself says, before the children are read."""
+
+    path: Path
+    name: str
+    git: GitSettings
+    children: MappingProxyType[str, tuple[str, ...]]
+    environments: tuple[Environment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """A whole project: its file, endpoints, models, utilities and environments."""
+
+    root: Path
+    name: str
+    git: GitSettings
+    endpoints: tuple[Endpoint, ...]
+    models: tuple[Library, ...]
+    utilities: tuple[Library, ...]
+    environments: tuple[Environment, ...]
+
+    @property
+    def children(self) -> tuple[Endpoint | Library, ...]:
+        return (*self.endpoints, *self.models, *self.utilities)
+
+    def names(self) -> set[str]:
+        """Every name in use: the project's and its children's."""
+        return {self.name, *(child.name for child in self.children)}
+
+    def endpoint(self, name: str) -> Endpoint:
+        for endpoint in self.endpoints:
+            if endpoint.name == name:
+                return endpoint
+        hint = did_you_mean(name, [e.name for e in self.endpoints])
+        raise BadInput(f"project '{self.name}' has no endpoint '{name}'",
+                       hint or "run 'workbench --batch list' to see its endpoints")
+
+    def environment(self, name: str) -> Environment:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        hint = did_you_mean(name, [e.name for e in self.environments])
+        raise BadInput(f"project '{self.name}' has no environment '{name}'",
+                       hint or f"add it under 'environments:' in {PROJECT_FILE}")
+
+
+# -- loading ----------------------------------------------------------------------------------
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above ``start`` holding workbench.yaml."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    raise BadInput(f"{start} is not inside a workbench project (no {PROJECT_FILE} here or above)",
+                   "cd into a project, pass -C PROJECT_DIR, or create one with "
+                   "'workbench --batch new NAME'")
+
+
+def load_project(root: Path) -> Project:
+    """Load and validate a whole project rooted at ``root``."""
+    _, data = read(root / PROJECT_FILE)
+    pf = parse_project_file(root / PROJECT_FILE, data)
+    endpoints = tuple(load_endpoint(root / "endpoints" / n, pf) for n in pf.children["endpoint"])
+    models = tuple(_load_library(root, "model", n, pf) for n in pf.children["model"])
+    utilities = tuple(_load_library(root, "utility", n, pf) for n in pf.children["utility"])
+    project = Project(root=root, name=pf.name, git=pf.git, endpoints=endpoints, models=models,
+                      utilities=utilities, environments=pf.environments)
+    _check_routes(project)
+    return project
+
+
+def parse_project_file(path: Path, data: object) -> ProjectFile:
+    """Validate the data of ``workbench.yaml`` alone (children are not read)."""
+    if not isinstance(data, LineDict):
+        raise ConfigError(path, 1, "workbench.yaml must be a mapping", "start with 'project: NAME'")
+    top = Section(data, path, PROJECT_FILE)
+    name = _name(top, "project", "project")
+    git = top.section("git", "git")
+    git_settings = GitSettings(
+        remote=git.text("remote", None, example="git@gitlab.example.com:{group}/{name}.git"),
+        group=git.text("group", None, example=name),
+        gitlab=git.text("gitlab", None, example="https://gitlab.example.com"),
+    )
+    git.finish()
+    if git_settings.remote is not None:
+        from .remotes import check_template
+
+        try:
+            check_template(git_settings.remote)
+        except BadInput as exc:
+            raise git.error("remote", exc.problem, exc.fix) from None
+    seen: dict[str, str] = {name: "the project"}
+    children: dict[str, tuple[str, ...]] = {}
+    for kind, key in KIND_FOLDERS.items():
+        def check(item: str, line: int, kind: str = kind, key: str = key) -> None:
+            reason = names.problem(item)
+            if reason:
+                raise ConfigError(path, line, f"bad {kind} name in '{key}': {reason}",
+                                  f"rename it, e.g. '{names.suggest(item)}'")
+            if item in names.RESERVED:
+                raise ConfigError(path, line, f"'{item}' is reserved by workbench",
+                                  f"choose another {kind} name")
+            if item in seen:
+                raise ConfigError(path, line, f"the name '{item}' is used by {seen[item]} "
+                                  f"and by {kind} '{item}'", "names must be unique in a project")
+            seen[item] = f"{kind} '{item}'"
+        children[kind] = top.text_list(key, check=check, example="[orders, billing]")
+    environments = _environments(top.section("environments", "environments"), name)
+    top.finish()
+    return ProjectFile(path=path, name=name, git=git_settings,
+                       children=MappingProxyType(children), environments=environments)
+
+
+def load_endpoint(folder: Path, pf: ProjectFile | None = None) -> Endpoint:
+    """Load ``endpoint.yaml`` of one endpoint folder."""
+    path = folder / ENDPOINT_FILE
+    if not path.is_file():
+        raise ConfigError(path, None, f"endpoint '{folder.name}' has no {ENDPOINT_FILE}",
+                          _missing_fix(folder, "endpoint"))
+    _, data = read(path)
+    sec = Section(data, path, ENDPOINT_FILE)
+
+    def route(item: str, line: int) -> None:
+        if not _ROUTE.match(item) or item == "/":
+            raise ConfigError(path, line, f"route {item!r} is not a path prefix",
+                              f"write e.g. routes: [/{folder.name}]")
+
+    def contract(item: str, line: int) -> None:
+        if names.problem(item):
+            raise ConfigError(path, line, f"contract name {item!r} is not valid",
+                              "use a-z, 0-9 and '-', e.g. orders-api")
+
+    def secret(item: str, line: int) -> None:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", item):
+            raise ConfigError(path, line, f"secret name {item!r} is not a variable name",
+                              "use letters, digits and '_', e.g. DB_PASSWORD")
+
+    health = sec.text("health", "/health", example="/health")
+    if not health.startswith("/"):
+        raise sec.error("health", f"'health' must be a path starting with '/', not {health!r}",
+                        "write e.g. health: /health")
+    endpoint = Endpoint(
+        name=folder.name,
+        path=folder,
+        port=sec.port("port", 8000),
+        health=health,
+        routes=sec.text_list("routes", check=route, example=f"[/{folder.name}]"),
+        data=sec.flag("data", True),
+        env=sec.text_map("env", env_names=True),
+        secrets=sec.text_list("secrets", check=secret, example="[DB_PASSWORD]"),
+        produces=sec.text_list("produces", check=contract, example="[orders-api]"),
+        consumes=sec.text_list("consumes", check=contract, example="[billing-api]"),
+        test=sec.text("test", None, example="python3 -m unittest discover -s tests"),
+        models=sec.text_list("models", example="[customer]"),
+        utilities=sec.text_list("utilities", example="[textutil]"),
+        build_args=sec.text_map("build_args", env_names=True),
+        template=_template_of(folder),
+    )
+    sec.finish()
+    if pf is not None:
+        for kind, key in (("model", "models"), ("utility", "utilities")):
+            for index, item in enumerate(getattr(endpoint, key)):
+                if item not in pf.children[kind]:
+                    line = data[key].line_of(index) if isinstance(data[key], list) else None
+                    hint = did_you_mean(item, pf.children[kind])
+                    raise ConfigError(path, line, f"{kind} '{item}' is not in this project",
+                                      hint or f"create it with 'workbench --batch new "
+                                      f"-{kind[0]} {item}' or remove it")
+    return endpoint
+
+
+def _load_library(root: Path, kind: Kind, name: str, pf: ProjectFile) -> Library:
+    folder = root / KIND_FOLDERS[kind] / name
+    if not folder.is_dir():
+        raise ConfigError(pf.path, None, f"{kind} '{name}' is listed but {folder} is missing",
+                          _missing_fix(folder, kind))
+    return Library(name=name, kind=kind, path=folder, template=_template_of(folder))
+
+
+def _missing_fix(folder: Path, kind: str) -> str:
+    return (f"clone its repo into {folder} or remove '{folder.name}' from "
+            f"'{KIND_FOLDERS[kind]}' in {PROJECT_FILE}")
+
+
+def _template_of(folder: Path) -> str | None:
+    answers = folder / ".workbench-answers.yaml"
+    if not answers.is_file():
+        return None
+    match = re.search(r"^template:\s*(\S+)", answers.read_text(encoding="utf-8"), re.M)
+    return match.group(1) if match else None
+
+
+def _name(sec: Section, key: str, what: str) -> str:
+    value = sec.text(key, example="shop")
+    reason = names.problem(value)
+    if reason:
+        raise sec.error(key, f"bad {what} name: {reason}", f"write e.g. {key}: "
+                        f"{names.suggest(value)}")
+    return value
+
+
+def _environments(sec: Section, project: str) -> tuple[Environment, ...]:
+    result: list[Environment] = []
+    for env_name in sec.data:
+        sec.known.append(env_name)
+        reason = names.problem(env_name)
+        if reason:
+            raise sec.error(env_name, f"bad environment name: {reason}",
+                            f"rename it, e.g. '{names.suggest(env_name)}'")
+        result.append(_environment(sec.section(env_name, f"environment '{env_name}'"), env_name))
+    if not any(env.is_local for env in result):
+        result.insert(0, Environment(name=LOCAL, secrets_file=_secrets_default(LOCAL)))
+    return tuple(result)
+
+
+def _environment(sec: Section, name: str) -> Environment:
+    local = name == LOCAL
+    engine = sec.choice("engine", ("docker", "swarm"), "docker")
+    hosts: list[Host] = []
+    raw_hosts = sec.raw("hosts", [])
+    if not isinstance(raw_hosts, list):
+        raise sec.error("hosts", f"'hosts' in environment '{name}' must be a list",
+                        "write e.g. hosts: [deploy@10.0.0.5]")
+    for index, item in enumerate(raw_hosts):
+        line = raw_hosts.line_of(index) if hasattr(raw_hosts, "line_of") else sec.line("hosts")
+        hosts.append(_host(item, sec, line, name))
+    if local and hosts:
+        raise sec.error("hosts", "the 'local' environment is the local Docker engine and has no "
+                        "hosts", "remove 'hosts' from it, or use another environment name")
+    if not local and not hosts:
+        raise sec.error(None, f"environment '{name}' has no hosts",
+                        "add e.g. hosts: [deploy@10.0.0.5]")
+    specs = [h.spec for h in hosts]
+    for spec in specs:
+        if specs.count(spec) > 1:
+            raise sec.error("hosts", f"host {spec} is listed twice in '{name}'", "remove one")
+    env = Environment(
+        name=name,
+        engine=engine,
+        hosts=tuple(hosts),
+        proxy_port=sec.port("proxy_port", 8080 if local else 80),
+        variables=sec.text_map("variables", env_names=True),
+        secrets_file=sec.text("secrets_file", _secrets_default(name),
+                              example=_secrets_default(name)),
+        protected=sec.flag("protected", False),
+        readonly=sec.flag("readonly", False),
+    )
+    sec.finish()
+    return env
+
+
+def _secrets_default(env: str) -> str:
+    return f".workbench/secrets/{env}.env"
+
+
+def _host(item: object, sec: Section, line: int, env: str) -> Host:
+    socket = DEFAULT_SOCKET
+    if isinstance(item, dict):
+        hsec = Section(item, sec.path, f"a host of '{env}'", line)
+        spec = hsec.text("host", example="deploy@10.0.0.5:22")
+        socket = hsec.text("docker_socket", DEFAULT_SOCKET, example=DEFAULT_SOCKET)
+        hsec.finish()
+        if not socket.startswith("/"):
+            raise ConfigError(sec.path, line, f"docker_socket {socket!r} is not an absolute path",
+                              f"write e.g. docker_socket: {DEFAULT_SOCKET}")
+    elif isinstance(item, str):
+        spec = item
+    else:
+        raise ConfigError(sec.path, line, f"a host of '{env}' must be text like user@host:port",
+                          "write e.g. - deploy@10.0.0.5:22")
+    match = _HOST.match(spec.strip())
+    port = int(match.group("port")) if match and match.group("port") else 22
+    if not match or not 1 <= port <= 65535:
+        raise ConfigError(sec.path, line, f"host {spec!r} is not user@host[:port]",
+                          "write e.g. deploy@10.0.0.5:22")
+    return Host(host=match.group("host"), user=match.group("user"), port=port,
+                docker_socket=socket)
+
+
+def _check_routes(project: Project) -> None:
+    """Each route on the proxy belongs to one endpoint."""
+    routes: dict[str, str] = {}
+    for endpoint in project.endpoints:
+        for route in endpoint.routes:
+            key = route.rstrip("/") or "/"
+            if key in routes:
+                raise ConfigError(endpoint.path / ENDPOINT_FILE, None,
+                                  f"route {route} is also claimed by endpoint '{routes[key]}'",
+                                  "give each endpoint its own route")
+            routes[key] = endpoint.name
