@@ -1,0 +1,1 @@
+"""Templates rendered by ``workbench.scaffold`` (a package so that they install as data)."""
