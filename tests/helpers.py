@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import socket
-from collections.abc import Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
+
+from workbench.gitlab import GitLab
 
 DEFAULT_BASE_IMAGE = "workbench/base:bookworm"
 SETUP_HINT = "run `sudo bash .ci/setup`"
@@ -117,3 +123,95 @@ class SSHTarget:
         if remote:
             argv += ["--", shlex.join(remote)]
         return argv
+
+
+# -- a fake GitLab REST API serving recorded replies ------------------------------------------
+FIXTURES = Path(__file__).parent / "fixtures" / "gitlab"
+GITLAB_TOKEN = "glpat-Xq7vR2mN9sLk4TzW8bYc"
+
+
+def recorded(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+@dataclass
+class Seen:
+    """One request as the server received it."""
+
+    method: str
+    path: str  # raw, url-encoding kept
+    token: str | None
+    headers: dict[str, str]
+    body: Any
+
+
+# a reply: (status, fixture file name or JSON value or raw bytes, extra headers)
+Reply = tuple[int, Any] | tuple[int, Any, dict[str, str]]
+
+
+@dataclass
+class FakeGitLab:
+    url: str
+    routes: dict[tuple[str, str], Reply] = field(default_factory=dict)
+    seen: list[Seen] = field(default_factory=list)
+
+    def client(self, **kwargs: Any) -> GitLab:
+        return GitLab(self.url, GITLAB_TOKEN, **kwargs)
+
+    def calls(self) -> list[tuple[str, str]]:
+        return [(s.method, s.path) for s in self.seen]
+
+
+@contextmanager
+def serve_fake_gitlab() -> Iterator[FakeGitLab]:
+    """A fake GitLab API on 127.0.0.1 replying from a route table and recording requests."""
+    fake = FakeGitLab(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            fake.seen.append(
+                Seen(
+                    method=self.command,
+                    path=self.path,
+                    token=self.headers.get("PRIVATE-TOKEN"),
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=json.loads(raw) if raw else None,
+                )
+            )
+            reply = fake.routes.get(
+                (self.command, self.path), (599, {"message": f"no route {self.path}"})
+            )
+            status, content, extra = (*reply, {}) if len(reply) == 2 else reply
+            if isinstance(content, bytes):
+                data = content
+            elif isinstance(content, str) and content.endswith(".json"):
+                data = (FIXTURES / content).read_bytes()
+            else:
+                data = json.dumps(content).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+

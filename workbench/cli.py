@@ -1,0 +1,219 @@
+"""``workbench --batch``: the headless front end, for scripts and CI.
+
+It prints plain lines (``--json``: JSON), subscribes to the operations' event stream like the
+TUI does, and exits with :class:`~workbench.errors.ExitCode`. It never imports textual, and
+each command imports only what it uses, so start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from . import __version__
+from .errors import BadInput, ExitCode, Interrupted, WorkbenchError
+
+PROG = "workbench"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises BadInput (one line, exit 2) instead of printing usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise BadInput(f"{message}", f"see '{self.prog} --help'")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("-C", dest="directory", metavar="DIR", default=argparse.SUPPRESS,
+                        help="run in DIR instead of the current folder")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print JSON instead of plain lines")
+    parser = _Parser(prog=PROG, parents=[common],
+                     description="A keyboard-driven workbench for microservices. Without "
+                     "--batch it opens the TUI.")
+    parser.add_argument("--batch", action="store_true", help="run headless, for scripts and CI")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    new = sub.add_parser("new", parents=[common], help="create a project, endpoint, model or "
+                         "utility, each its own git repo",
+                         description="new PROJECT creates a project folder; inside a project, "
+                         "new -e/-m/-u NAME creates an endpoint, model or utility.")
+    new.add_argument("project", nargs="?", metavar="PROJECT", help="name of a new project")
+    which = new.add_mutually_exclusive_group()
+    which.add_argument("-e", "--endpoint", metavar="NAME", help="a new endpoint")
+    which.add_argument("-m", "--model", metavar="NAME", help="a new model")
+    which.add_argument("-u", "--utility", metavar="NAME", help="a new utility")
+    new.add_argument("--template", help="endpoint template: python (default) or static")
+    new.add_argument("--git-remote", metavar="TEMPLATE",
+                     help="push every repo to this URL template, e.g. "
+                     "git@gitlab.example.com:{group}/{name}.git")
+    new.add_argument("--group", help="the {group} of the URL template (default: the project)")
+    new.add_argument("--gitlab", metavar="URL", help="create the group and one GitLab project "
+                     "per repo through the REST API (token: GITLAB_TOKEN)")
+    new.set_defaults(handler=_new)
+
+    lst = sub.add_parser("list", parents=[common], help="endpoints, models, utilities and "
+                         "environments, with git state")
+    lst.set_defaults(handler=_list)
+
+    projects = sub.add_parser("projects", parents=[common], help="projects in your registry")
+    projects.add_argument("--forget", metavar="PATH", help="remove a project from the registry")
+    projects.set_defaults(handler=_projects)
+    return parser
+
+
+# -- output -----------------------------------------------------------------------------------
+class Printer:
+    """Prints an operation's events: plain lines, or one JSON object per line."""
+
+    def __init__(self, as_json: bool, out: TextIO | None = None) -> None:
+        self.as_json = as_json
+        self.out = out or sys.stdout
+
+    def __call__(self, event: Any) -> None:
+        from . import events
+
+        if self.as_json:
+            body = {"event": events.kind(event), **_plain(event)}
+            print(json.dumps(body, default=str), file=self.out, flush=True)
+        elif isinstance(event, events.StepFinished):
+            mark = "ok  " if event.ok else "FAIL"
+            extra = f"  ({event.detail})" if event.detail and not event.ok else ""
+            print(f"{mark} {event.duration:6.2f}s  {event.label}{extra}", file=self.out,
+                  flush=True)
+        elif isinstance(event, events.Warning):
+            print(f"warning: {event.message}", file=self.out, flush=True)
+        elif isinstance(event, events.LogLines):
+            for line in event.lines:
+                print(f"[{event.source}] {line}", file=self.out)
+        elif isinstance(event, events.Result):
+            print(event.summary, file=self.out, flush=True)
+
+
+def _plain(event: Any) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in event.__slots__}
+
+
+# -- commands ---------------------------------------------------------------------------------
+def _new(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
+    from .ops.new import new_child, new_project
+
+    children = {"endpoint": args.endpoint, "model": args.model, "utility": args.utility}
+    kind, name = next(((k, v) for k, v in children.items() if v is not None), (None, None))
+    if kind is None:
+        if args.project is None:
+            raise BadInput("new needs a PROJECT name, or -e/-m/-u NAME inside a project",
+                           "e.g. 'workbench --batch new shop' or 'new -e orders'")
+        if args.template:
+            raise BadInput("--template is for endpoints", "use it with -e NAME")
+        new_project(cwd, args.project, remote=args.git_remote, group=args.group,
+                    gitlab=args.gitlab, emit=emit)
+        return ExitCode.OK
+    if args.project is not None:
+        raise BadInput(f"give either a PROJECT name or -{kind[0]} NAME, not both",
+                       f"inside a project run 'new -{kind[0]} {name}'")
+    if args.git_remote or args.gitlab or args.group:
+        raise BadInput("--git-remote, --group and --gitlab are set once per project",
+                       "edit 'git:' in workbench.yaml to change where repos are pushed")
+    if args.template and kind != "endpoint":
+        raise BadInput(f"--template is for endpoints, not a {kind}", "drop --template")
+    new_child(cwd, kind, name, template=args.template, emit=emit)  # type: ignore[arg-type]
+    return ExitCode.OK
+
+
+def _list(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
+    from .model import find_root
+    from .ops.listing import as_dict, list_project
+
+    listing = list_project(find_root(cwd))
+    if emit.as_json:
+        print(json.dumps(as_dict(listing), indent=2))
+        return ExitCode.OK
+    project = listing.project
+    print(f"project {project.name}  {project.root}  {listing.git.summary()}")
+    if project.git.remote:
+        print(f"remote  {project.git.remote}  (group {project.git.group})")
+    rows = [("KIND", "NAME", "TEMPLATE", "GIT")]
+    rows += [(r.child.kind, r.child.name, r.child.template or "-", r.git.summary())
+             for r in listing.rows]
+    print()
+    _table(rows) if listing.rows else print("no endpoints, models or utilities yet: "
+                                           "'workbench --batch new -e NAME' adds one")
+    envs = [("ENVIRONMENT", "ENGINE", "HOSTS", "PROXY", "FLAGS")]
+    for env in project.environments:
+        hosts = ", ".join(h.spec for h in env.hosts) or "local engine"
+        flags = " ".join(f for f, on in (("protected", env.protected),
+                                         ("readonly", env.readonly)) if on)
+        envs.append((env.name, env.engine, hosts, str(env.proxy_port), flags or "-"))
+    print()
+    _table(envs)
+    return ExitCode.OK
+
+
+def _projects(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
+    from . import registry
+
+    if args.forget:
+        path = Path(args.forget)
+        if not registry.remove(path if path.is_absolute() else cwd / path):
+            raise BadInput(f"{args.forget} is not in the registry",
+                           "run 'workbench --batch projects' to see the registered paths")
+        print(f"forgot {args.forget}")
+        return ExitCode.OK
+    entries = registry.load()
+    if emit.as_json:
+        print(json.dumps([{"name": e.name, "path": str(e.path), "exists": e.exists}
+                          for e in entries], indent=2))
+        return ExitCode.OK
+    if not entries:
+        print("no projects yet: 'workbench --batch new NAME' creates one")
+    rows = [(e.name, str(e.path), "ok" if e.exists else
+             "missing: moved or deleted ('projects --forget PATH' removes it)") for e in entries]
+    _table([("PROJECT", "PATH", "STATE"), *rows]) if rows else None
+    return ExitCode.OK
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+# -- entry ------------------------------------------------------------------------------------
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run one batch command; returns the exit code. Errors print one line to stderr."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            raise BadInput("no command given", "try 'workbench --batch list' or "
+                           "'workbench --batch new NAME' (see --help)")
+        cwd = Path(getattr(args, "directory", None) or os.getcwd())
+        if not cwd.is_dir():
+            raise BadInput(f"folder {cwd} does not exist", "pass an existing folder to -C")
+        handler: Callable[[argparse.Namespace, Path, Printer], int] = args.handler
+        return handler(args, cwd, Printer(getattr(args, "json", False)))
+    except WorkbenchError as exc:
+        return _fail(exc)
+    except KeyboardInterrupt:
+        return _fail(Interrupted("interrupted", "nothing was left half-made"))
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(WorkbenchError(f"{exc.strerror or exc}{where}",
+                                    "check the path, its permissions and free disk space"))
+    except Exception as exc:  # a bug: still one line, the traceback only on request
+        if os.environ.get("WORKBENCH_DEBUG"):
+            raise
+        return _fail(WorkbenchError(f"internal error: {type(exc).__name__}: {exc}",
+                                    "rerun with WORKBENCH_DEBUG=1 and report the traceback"))
+
+
+def _fail(exc: WorkbenchError) -> int:
+    print(f"{PROG}: error: {exc.line}", file=sys.stderr)
+    return int(exc.exit_code)

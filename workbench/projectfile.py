@@ -1,0 +1,55 @@
+"""Edit ``workbench.yaml`` in place, keeping the user's comments and layout.
+
+Only the list that changes is rewritten: a flow list (``endpoints: [a, b]``) is replaced in
+place, a block list gets one more ``- name`` line, and a missing key is appended. The result is
+validated before it is written, and written in one step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+from .model import parse_project_file
+from .yamlfile import parse
+
+
+def with_child(path: Path, text: str, key: str, name: str) -> str:
+    """The text of ``workbench.yaml`` with ``name`` added to the list under ``key``."""
+    try:
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, None, f"invalid YAML: {exc}", "fix the syntax") from None
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(path, 1, "workbench.yaml must be a mapping", "start with 'project: NAME'")
+    value = next((v for k, v in root.value if k.value == key), None)
+    if value is None or (isinstance(value, yaml.ScalarNode) and value.value in ("", "~", "null")):
+        new = _replace_or_append(text, key, value, name)
+    elif isinstance(value, yaml.SequenceNode) and value.flow_style:
+        items = [item.value for item in value.value] + [name]
+        start, end = value.start_mark.index, value.end_mark.index
+        new = text[:start] + "[" + ", ".join(items) + "]" + text[end:]
+    elif isinstance(value, yaml.SequenceNode):
+        last = value.value[-1]
+        line_start = text.rfind("\n", 0, last.start_mark.index) + 1
+        prefix = text[line_start : last.start_mark.index]  # e.g. "  - "
+        line_end = text.find("\n", last.end_mark.index)
+        line_end = len(text) if line_end < 0 else line_end
+        new = text[:line_end] + "\n" + prefix + name + text[line_end:]
+    else:
+        raise ConfigError(path, value.start_mark.line + 1, f"'{key}' must be a list",
+                          f"write e.g. {key}: [{name}]")
+    parse_project_file(path, parse(new, path))
+    return new
+
+
+def _replace_or_append(text: str, key: str, value: yaml.Node | None, name: str) -> str:
+    if value is not None:
+        start, end = value.start_mark.index, value.end_mark.index
+        if start == end:  # "key:" with nothing after it
+            return text[:start] + f" [{name}]" + text[end:]
+        return text[:start] + f"[{name}]" + text[end:]
+    sep = "" if text.endswith("\n") or not text else "\n"
+    return f"{text}{sep}{key}: [{name}]\n"
