@@ -71,13 +71,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- output -----------------------------------------------------------------------------------
 class Printer:
-    """Prints an operation's events: plain lines, or one JSON object per line."""
+    """Prints an operation's events: plain lines, or one JSON object per line.
+
+    Output is a side channel: when the reader goes away (``| head``), printing stops quietly
+    and the operation still finishes, rather than being aborted half-way.
+    """
 
     def __init__(self, as_json: bool, out: TextIO | None = None) -> None:
         self.as_json = as_json
         self.out = out or sys.stdout
+        self.broken = False
 
     def __call__(self, event: Any) -> None:
+        if self.broken:
+            return
+        try:
+            self._print(event)
+        except BrokenPipeError:
+            self.broken = True
+            _silence_stdout()
+
+    def _print(self, event: Any) -> None:
         from . import events
 
         if self.as_json:
@@ -95,6 +109,13 @@ class Printer:
                 print(f"[{event.source}] {line}", file=self.out)
         elif isinstance(event, events.Result):
             print(event.summary, file=self.out, flush=True)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's flush at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _plain(event: Any) -> dict[str, Any]:
@@ -203,6 +224,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _fail(exc)
     except KeyboardInterrupt:
         return _fail(Interrupted("interrupted", "nothing was left half-made"))
+    except BrokenPipeError:  # the reader of a listing went away (| head): not an error
+        _silence_stdout()
+        return ExitCode.OK
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         return _fail(WorkbenchError(f"{exc.strerror or exc}{where}",

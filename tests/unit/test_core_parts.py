@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,15 @@ def test_the_core_never_imports_textual_or_screens() -> None:
             offenders += [f"{path.name}: {m}" for m in modules
                           if m.split(".")[0] in ("textual", "screens")]
     assert offenders == []
+
+
+def test_a_reader_that_goes_away_does_not_abort_new(tmp_path: Path) -> None:
+    """`workbench --batch new ... | head -1`: the project is still made, quietly."""
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader is gone before the first line
+    done = subprocess.run([sys.executable, "-m", "workbench", "--batch", "new", "shop",
+                           "--json"], cwd=tmp_path, stdout=writer, stderr=subprocess.PIPE,
+                          text=True, timeout=60)
+    os.close(writer)
+    assert done.returncode == 0 and done.stderr == ""
+    assert (tmp_path / "shop" / "workbench.yaml").is_file()
