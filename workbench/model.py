@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, cast
 
 from . import names
 from .errors import BadInput, ConfigError
@@ -332,7 +332,7 @@ def _environments(sec: Section, project: str) -> tuple[Environment, ...]:
 
 def _environment(sec: Section, name: str) -> Environment:
     local = name == LOCAL
-    engine = sec.choice("engine", ("docker", "swarm"), "docker")
+    engine = cast(Engine, sec.choice("engine", ("docker", "swarm"), "docker"))
     hosts: list[Host] = []
     raw_hosts = sec.raw("hosts", [])
     if not isinstance(raw_hosts, list):

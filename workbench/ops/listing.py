@@ -25,9 +25,9 @@ class Listing:
     rows: tuple[Row, ...]
 
 
-def list_project(root: Path) -> Listing:
-    """Load the project at ``root`` and read every repo's git state in parallel."""
-    project = load_project(root)
+def list_project(root: Path, project: Project | None = None) -> Listing:
+    """Read every repo's git state in parallel (loading the project unless it is given)."""
+    project = project if project is not None else load_project(root)
     states = gitstate.read_many([root, *(child.path for child in project.children)])
     rows = tuple(Row(child, state) for child, state in zip(project.children, states[1:],
                                                            strict=True))

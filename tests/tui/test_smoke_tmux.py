@@ -1,0 +1,99 @@
+"""Smoke test: the real ``workbench`` console script in a real terminal (tmux).
+
+It opens a project, creates an endpoint through the ``n`` form with keys sent by
+``tmux send-keys``, reads the screen with ``tmux capture-pane -p`` and quits with ``q``.
+A private tmux server (``-L``) is started and killed, so no other tmux session is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import MakeProject
+
+from workbench.model import load_project
+
+
+def workbench_command() -> list[str]:
+    script = Path(sys.executable).with_name("workbench")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "workbench"]
+
+
+class Tmux:
+    """One detached session on a private tmux server."""
+
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
+                              text=True, timeout=20, check=False)
+        return done.stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "wb")
+
+    def wait_for(self, *texts: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = self.screen()
+            if all(text in shown for text in texts):
+                return shown
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{texts} not on screen after {timeout}s:\n{shown}")
+            time.sleep(0.2)
+
+    def keys(self, *keys: str) -> None:
+        self("send-keys", "-t", "wb", *keys)
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    if shutil.which("tmux") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("tmux is not installed (apt-get install tmux)", pytrace=False)
+        pytest.skip("tmux is not installed")
+    session = Tmux(f"wb-test-{os.getpid()}-{tmp_path.name}")
+    try:
+        yield session
+    finally:
+        session("kill-server")
+
+
+def test_new_endpoint_in_a_real_terminal(tmux: Tmux, make_project: MakeProject,
+                                         tmp_path: Path) -> None:
+    root = make_project()
+    variables = {name: os.environ[name] for name in ("HOME", "XDG_CONFIG_HOME",
+                                                      "XDG_DATA_HOME", "XDG_CACHE_HOME",
+                                                      "GIT_CONFIG_NOSYSTEM", "PATH")
+                 if name in os.environ}
+    exit_file = tmp_path / "exit-code"
+    assignments = [f"{k}={v}" for k, v in variables.items()]
+    command = shlex.join(["env", "-u", "COLUMNS", "-u", "LINES", *assignments,
+                          "TERM=xterm-256color", *workbench_command(), "-C", str(root)])
+    tmux("new-session", "-d", "-s", "wb", "-x", "120", "-y", "40",
+         f"{command}; echo $? > {shlex.quote(str(exit_file))}; sleep 30")
+    tmux.wait_for("2 Endpoints", "orders", "production")
+    tmux.keys("n")
+    tmux.wait_for("New endpoint, model or utility")
+    tmux.keys("-l", "billing")
+    tmux.keys("Enter")
+    shown = tmux.wait_for("Created endpoint billing")
+    assert "billing" in shown.split("2 Endpoints", 1)[1]
+    log = subprocess.run(["git", "-C", str(root / "endpoints" / "billing"), "log", "--oneline"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "Create endpoint billing" in log
+    assert [e.name for e in load_project(root).endpoints] == ["orders", "billing"]
+    tmux.keys("q")
+    deadline = time.monotonic() + 15
+    while not exit_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert exit_file.read_text().strip() == "0"
