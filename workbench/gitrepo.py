@@ -34,6 +34,14 @@ def init(path: Path, message: str) -> git.Repo:
     return repo
 
 
+def open_repo(path: Path) -> git.Repo | None:
+    """The repo whose top folder is ``path``, or None when it is not one."""
+    try:
+        return git.Repo(path)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+
+
 def commit_all(repo: git.Repo, message: str, paths: list[str] | None = None) -> str:
     """Stage ``paths`` (default: everything, honouring .gitignore) and commit; returns the sha."""
     if paths is None:

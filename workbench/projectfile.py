@@ -45,6 +45,25 @@ def with_child(path: Path, text: str, key: str, name: str) -> str:
     return new
 
 
+def with_environments(path: Path, text: str, blocks: list[str]) -> str:
+    """The text of ``workbench.yaml`` with environment ``blocks`` (indented YAML text) appended
+    after the last line of its block ``environments:`` mapping."""
+    root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    envs = next((v for k, v in root.value if k.value == "environments"), None)
+    if not isinstance(envs, yaml.MappingNode) or envs.flow_style or not envs.value:
+        raise ConfigError(path, None, "expected a block 'environments:' mapping to add to",
+                          "write environments as 'name:' blocks under 'environments:'")
+    last: yaml.Node = envs.value[-1][1]
+    while isinstance(last, yaml.MappingNode | yaml.SequenceNode) and last.value:
+        item = last.value[-1]
+        last = item[1] if isinstance(item, tuple) else item
+    end = text.find("\n", last.end_mark.index)
+    end = len(text) if end < 0 else end + 1
+    new = text[:end] + "".join(blocks) + text[end:]
+    parse_project_file(path, parse(new, path))
+    return new
+
+
 def _replace_or_append(text: str, key: str, value: yaml.Node | None, name: str) -> str:
     if value is not None:
         start, end = value.start_mark.index, value.end_mark.index

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import MakeProject
+from helpers import require_part
 
 from workbench.model import load_project
 
@@ -58,9 +59,7 @@ class Tmux:
 @pytest.fixture
 def tmux(tmp_path: Path) -> Iterator[Tmux]:
     if shutil.which("tmux") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("tmux is not installed (apt-get install tmux)", pytrace=False)
-        pytest.skip("tmux is not installed")
+        require_part("tmux", "not installed (apt-get install tmux)")
     session = Tmux(f"wb-test-{os.getpid()}-{tmp_path.name}")
     try:
         yield session

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
-from .. import registry
-from ..errors import ConfigError
+from .. import gitrepo, registry
 from ..events import Emit, ignore
-from ..model import PROJECT_FILE, Kind, load_project, parse_project_file
+from ..model import PROJECT_FILE, Kind, load_project
 from ..paths import data_dir
-from ..yamlfile import parse, write_atomic
+from ..projectfile import with_environments
+from ..yamlfile import write_atomic
 
 DEMO_NAME = "demo"
 #: kind, name and template of each child of the demo project, in creation order.
@@ -63,29 +61,9 @@ def ensure_demo(emit: Emit = ignore) -> Path:
 
 
 def _add_environments(root: Path, blocks: list[str]) -> None:
-    """Append environment blocks after the last line of ``environments:``, then commit."""
+    """Append environment blocks to workbench.yaml, then commit it."""
     path = root / PROJECT_FILE
-    text = path.read_text(encoding="utf-8")
-    node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    envs = next((v for k, v in node.value if k.value == "environments"), None)
-    if not isinstance(envs, yaml.MappingNode) or envs.flow_style or not envs.value:
-        raise ConfigError(path, None, "the demo expects a block 'environments:' mapping",
-                          f"remove {root} and open the demo again")
-    last: yaml.Node = envs.value[-1][1]
-    while isinstance(last, yaml.MappingNode | yaml.SequenceNode) and last.value:
-        item = last.value[-1]
-        last = item[1] if isinstance(item, tuple) else item
-    end = text.find("\n", last.end_mark.index)
-    end = len(text) if end < 0 else end + 1
-    new = text[:end] + "".join(blocks) + text[end:]
-    parse_project_file(path, parse(new, path))
-    write_atomic(path, new)
-    import git
-
-    from .. import gitrepo
-
-    try:
-        repo = git.Repo(root)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return
-    gitrepo.commit_all(repo, "Add the demo environments", [PROJECT_FILE])
+    write_atomic(path, with_environments(path, path.read_text(encoding="utf-8"), blocks))
+    repo = gitrepo.open_repo(root)
+    if repo is not None:
+        gitrepo.commit_all(repo, "Add the demo environments", [PROJECT_FILE])

@@ -112,7 +112,7 @@ def new_child(start: Path, kind: Kind, name: str, *, template: str | None = None
             work.rename(target)
             try:
                 yamlfile.write_atomic(file, new_text)
-                project_repo = _project_repo(root)
+                project_repo = gitrepo.open_repo(root)
                 if project_repo is not None:
                     gitrepo.commit_all(project_repo, f"Add {kind} {name}", [PROJECT_FILE])
             except BaseException:
@@ -177,15 +177,6 @@ def _publish(repo: git.Repo, settings: GitSettings, project: str, name: str, ste
     with steps.step("push", f"Push to {url}"):
         gitrepo.push(repo, url)
     return url
-
-
-def _project_repo(root: Path) -> git.Repo | None:
-    import git as gitpython
-
-    try:
-        return gitpython.Repo(root)
-    except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
-        return None
 
 
 def _existing_folder(path: Path) -> Path:
