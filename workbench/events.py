@@ -76,6 +76,7 @@ class Steps:
     def __init__(self, emit: Emit) -> None:
         self.emit = emit
         self.durations: dict[str, float] = {}
+        self.finished: list[StepFinished] = []
 
     @contextmanager
     def step(self, step: str, label: str) -> Iterator[None]:
@@ -86,9 +87,19 @@ class Steps:
         except BaseException as exc:
             duration = time.perf_counter() - started
             self.durations[step] = duration
-            detail = getattr(exc, "line", "") or type(exc).__name__
-            self.emit(StepFinished(step, label, False, duration, detail))
+            self._finish(StepFinished(step, label, False, duration, failure(exc)))
             raise
         duration = time.perf_counter() - started
         self.durations[step] = duration
-        self.emit(StepFinished(step, label, True, duration))
+        self._finish(StepFinished(step, label, True, duration))
+
+    def _finish(self, event: StepFinished) -> None:
+        self.finished.append(event)
+        self.emit(event)
+
+
+def failure(exc: BaseException) -> str:
+    """What a failed step's detail says about ``exc``."""
+    if isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "CancelledError":
+        return "cancelled"
+    return getattr(exc, "problem", "") or str(exc).split("\n")[0] or type(exc).__name__

@@ -80,6 +80,7 @@ class Endpoint:
     path: Path
     port: int = 8000
     health: str = "/health"
+    health_timeout: float = 30.0
     routes: tuple[str, ...] = ()
     data: bool = True
     env: MappingProxyType[str, str] = field(default_factory=lambda: _EMPTY)
@@ -122,6 +123,7 @@ class ProjectFile:
     git: GitSettings
     children: MappingProxyType[str, tuple[str, ...]]
     environments: tuple[Environment, ...]
+    build_args: MappingProxyType[str, str] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,8 @@ class Project:
     models: tuple[Library, ...]
     utilities: tuple[Library, ...]
     environments: tuple[Environment, ...]
+    build_args: MappingProxyType[str, str] = field(default_factory=lambda: _EMPTY)
+    """Build args for every endpoint (e.g. ``BASE_IMAGE``); an endpoint's own win."""
 
     @property
     def children(self) -> tuple[Endpoint | Library, ...]:
@@ -181,7 +185,8 @@ def load_project(root: Path) -> Project:
     models = tuple(_load_library(root, "model", n, pf) for n in pf.children["model"])
     utilities = tuple(_load_library(root, "utility", n, pf) for n in pf.children["utility"])
     project = Project(root=root, name=pf.name, git=pf.git, endpoints=endpoints, models=models,
-                      utilities=utilities, environments=pf.environments)
+                      utilities=utilities, environments=pf.environments,
+                      build_args=pf.build_args)
     _check_routes(project)
     return project
 
@@ -223,9 +228,11 @@ def parse_project_file(path: Path, data: object) -> ProjectFile:
             seen[item] = f"{kind} '{item}'"
         children[kind] = top.text_list(key, check=check, example="[orders, billing]")
     environments = _environments(top.section("environments", "environments"), name)
+    build_args = top.text_map("build_args", env_names=True)
     top.finish()
     return ProjectFile(path=path, name=name, git=git_settings,
-                       children=MappingProxyType(children), environments=environments)
+                       children=MappingProxyType(children), environments=environments,
+                       build_args=build_args)
 
 
 def load_endpoint(folder: Path, pf: ProjectFile | None = None) -> Endpoint:
@@ -261,6 +268,7 @@ def load_endpoint(folder: Path, pf: ProjectFile | None = None) -> Endpoint:
         path=folder,
         port=sec.port("port", 8000),
         health=health,
+        health_timeout=_health_timeout(sec),
         routes=sec.text_list("routes", check=route, example=f"[/{folder.name}]"),
         data=sec.flag("data", True),
         env=sec.text_map("env", env_names=True),
@@ -284,6 +292,10 @@ def load_endpoint(folder: Path, pf: ProjectFile | None = None) -> Endpoint:
                                       hint or f"create it with 'workbench --batch new "
                                       f"-{kind[0]} {item}' or remove it")
     return endpoint
+
+
+def _health_timeout(sec: Section) -> float:
+    return float(sec.integer("health_timeout", 30, low=1, high=3600, example="30"))
 
 
 def _load_library(root: Path, kind: Kind, name: str, pf: ProjectFile) -> Library:

@@ -242,3 +242,56 @@ def test_corrupt_registry(run_workbench, tmp_path: Path) -> None:
     registry.write_text("projects: {oops\n")
     done = run_workbench("--batch", "projects", cwd=tmp_path)
     assert_one_line_error(done, BAD_INPUT, str(registry), "invalid YAML")
+
+
+# -- test --------------------------------------------------------------------------------------
+TEST_CASES = [
+    pytest.param(["test"], BAD_INPUT, ["none was named", "-e NAME"], id="nothing-named"),
+    pytest.param(["test", "-e", "ordes"], BAD_INPUT, ["no endpoint 'ordes'", "orders"],
+                 id="unknown-endpoint"),
+    pytest.param(["test", "--all", "-e", "orders"], BAD_INPUT, ["not both"], id="all-and-named"),
+    pytest.param(["test", "--all", "--jobs", "0"], BAD_INPUT, ["--jobs", "above 0"],
+                 id="zero-jobs"),
+    pytest.param(["test", "--all", "--health-timeout", "soon"], BAD_INPUT,
+                 ["--health-timeout", "'soon'"], id="bad-timeout"),
+    pytest.param(["test", "--all", "--build-arg", "BASE_IMAGE"], BAD_INPUT,
+                 ["not NAME=VALUE", "--build-arg BASE_IMAGE=python:3.12-slim"],
+                 id="build-arg-without-value"),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "words"), TEST_CASES)
+def test_test_bad_input(run_workbench, project: Path, args: list[str], code: int,
+                        words: list[str]) -> None:
+    before = snapshot(project)
+    assert_one_line_error(run_workbench("--batch", *args, cwd=project), code, *words)
+    assert snapshot(project) == before
+
+
+def test_test_when_docker_is_unreachable(run_workbench, project: Path, tmp_path: Path) -> None:
+    done = run_workbench("--batch", "test", "--all", cwd=project,
+                         env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert_one_line_error(done, UNREACHABLE, f"the Docker Engine at unix://{tmp_path}/no-docker"
+                          ".sock does not answer", "DOCKER_HOST")
+
+
+def test_test_needs_the_declared_secrets(run_workbench, project: Path) -> None:
+    endpoint = project / "endpoints" / "orders" / "endpoint.yaml"
+    endpoint.write_text(endpoint.read_text().replace("secrets: []", "secrets: [API_TOKEN]"))
+    done = run_workbench("--batch", "test", "-e", "orders", cwd=project)
+    assert_one_line_error(done, BAD_INPUT, "needs secrets API_TOKEN", ".workbench/secrets/"
+                          "local.env does not exist")
+    secrets = project / ".workbench" / "secrets" / "local.env"
+    secrets.parent.mkdir(parents=True)
+    secrets.write_text("OTHER=s3cr3t-value\n")
+    done = run_workbench("--batch", "test", "-e", "orders", cwd=project)
+    assert_one_line_error(done, BAD_INPUT, "has no value for API_TOKEN")
+    assert "s3cr3t-value" not in done.stderr + done.stdout
+
+
+def test_test_inside_an_endpoint_tests_that_one(run_workbench, project: Path,
+                                                tmp_path: Path) -> None:
+    # No engine here: the error proves the endpoint was picked (and nothing else was needed).
+    done = run_workbench("--batch", "test", cwd=project / "endpoints" / "orders" / "tests",
+                         env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert_one_line_error(done, UNREACHABLE, "does not answer")

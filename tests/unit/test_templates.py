@@ -32,6 +32,7 @@ TEMPLATES = [
 ENDPOINT_KEYS = {
     "port",
     "health",
+    "health_timeout",
     "routes",
     "data",
     "env",

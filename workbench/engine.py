@@ -1,0 +1,273 @@
+"""One Docker API for every host: the docker SDK on a socket (local, or forwarded over SSH).
+
+Every method blocks; operations call them through :func:`blocking`, in a thread. The two
+long streams, a build and a container's logs, are read from the HTTP response directly so
+that :meth:`Stream.close` can stop them from another thread (a cancelled operation must not
+wait for a build to finish) and so that logs are split in large chunks, not frame by frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .errors import OperationFailed, Unreachable
+from .logstream import DockerLogDecoder, LineSplitter
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+
+LABEL = "dev.workbench."
+"""Prefix of every label workbench puts on Docker objects."""
+
+Lines = Callable[[list[str]], None]
+T = TypeVar("T")
+
+
+class Stream:
+    """A streaming response being read in some thread; :meth:`close` stops the reader."""
+
+    def __init__(self) -> None:
+        self._response: Any = None
+        self.closed = False
+
+    def attach(self, response: Any) -> None:
+        self._response = response
+        if self.closed:
+            self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        if self._response is not None:
+            from docker.types import CancellableStream
+
+            with contextlib.suppress(OSError):
+                CancellableStream(iter(()), self._response).close()
+
+
+async def blocking(fn: Callable[[], T], stream: Stream | None = None) -> T:
+    """Run ``fn`` in a thread; if the caller is cancelled, close ``stream`` so the thread ends."""
+    future = asyncio.ensure_future(asyncio.to_thread(fn))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        if stream is not None:
+            stream.close()
+        await asyncio.gather(future, return_exceptions=True)
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class Exited:
+    code: int
+    error: str = ""
+
+
+class Engine:
+    """A Docker engine reached through the docker SDK."""
+
+    def __init__(self, client: docker.DockerClient, where: str) -> None:
+        self.client = client
+        self.api = client.api
+        self.where = where
+
+    @classmethod
+    def local(cls) -> Engine:
+        """The local engine: ``DOCKER_HOST`` or the default socket."""
+        where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        try:
+            import docker
+
+            client = docker.from_env(max_pool_size=64, timeout=120)
+            client.ping()
+        except Exception as exc:
+            raise Unreachable(f"the Docker Engine at {where} does not answer "
+                              f"({_reason(exc)})", "start it (e.g. 'sudo systemctl start docker' "
+                              "or 'dockerd &') or point DOCKER_HOST at it") from None
+        return cls(client, where)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- images -----------------------------------------------------------------------------
+    def image_exists(self, ref: str) -> bool:
+        import docker.errors
+
+        try:
+            self.api.inspect_image(ref)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
+    def build(self, context: bytes, tag: str, build_args: Mapping[str, str],
+              labels: Mapping[str, str], out: Lines, stream: Stream) -> None:
+        """Build ``context`` (a tar) as ``tag``, passing output lines to ``out``."""
+        params = {"t": tag, "rm": "1", "forcerm": "1",
+                  "buildargs": json.dumps(dict(build_args)), "labels": json.dumps(dict(labels))}
+        response = self.api.post(self._url("/build"), data=context, params=params, stream=True,
+                                 headers={"Content-Type": "application/x-tar"}, timeout=None)
+        stream.attach(response)
+        if response.status_code >= 400:
+            raise OperationFailed(f"build refused: {_api_message(response)}",
+                                  "check the Dockerfile and build_args")
+        messages, text = LineSplitter(), _TextLines()
+        error = ""
+        try:
+            for chunk in response.raw.stream(65536, decode_content=True):
+                for raw in messages.split(chunk):
+                    message = _json(raw)
+                    if "stream" in message:
+                        out(text.add(str(message["stream"])))
+                    elif "error" in message:
+                        error = str(message["error"]).strip()
+                        out(text.add(error + "\n"))
+                    elif "status" in message:
+                        out([str(message["status"]) + " " + str(message.get("progress", ""))])
+        except Exception:
+            if stream.closed:
+                raise OperationFailed("build cancelled", "run it again") from None
+            raise
+        out(text.finish())
+        if stream.closed:
+            raise OperationFailed("build cancelled", "run it again")
+        if error:
+            raise OperationFailed(f"build failed: {error.splitlines()[-1][:300]}",
+                                  "fix the Dockerfile or the code it builds (see the build log)")
+        if not self.image_exists(tag):
+            raise OperationFailed("build ended without an image", "see the build log")
+
+    # -- containers -------------------------------------------------------------------------
+    def container(self, name_or_id: str) -> Container:
+        return self.client.containers.get(name_or_id)
+
+    def published_port(self, container: Container, port: int) -> int:
+        container.reload()
+        bindings = (container.ports or {}).get(f"{port}/tcp") or []
+        for binding in bindings:
+            if binding.get("HostPort"):
+                return int(binding["HostPort"])
+        raise OperationFailed(f"port {port} of {container.name} was not published",
+                              "check that nothing else holds the ports Docker hands out")
+
+    def exited(self, container: Container) -> Exited | None:
+        """The exit code when the container has stopped, else None."""
+        container.reload()
+        state = container.attrs.get("State", {})
+        if state.get("Running") or state.get("Status") in ("created", "restarting"):
+            return None
+        return Exited(int(state.get("ExitCode", -1)), str(state.get("Error") or ""))
+
+    def follow_logs(self, container_id: str, out: Lines, stream: Stream,
+                    follow: bool = True) -> None:
+        """Pass the container's log lines (stdout and stderr, in order) to ``out``."""
+        params = {"stdout": 1, "stderr": 1, "follow": 1 if follow else 0}
+        response = self.api.get(self._url(f"/containers/{container_id}/logs"), params=params,
+                                stream=True, timeout=None)
+        stream.attach(response)
+        if response.status_code >= 400:
+            return
+        decoder = DockerLogDecoder()
+        try:
+            for chunk in response.raw.stream(65536, decode_content=False):
+                lines = decoder.feed(chunk)
+                if lines:
+                    out(lines)
+        except Exception:
+            if not stream.closed:
+                raise
+        out(decoder.finish())
+
+    def tail(self, container_id: str, lines: int = 20) -> list[str]:
+        """The container's last log lines (empty when it is gone)."""
+        import docker.errors
+
+        try:
+            raw = self.api.logs(container_id, stdout=True, stderr=True, tail=lines)
+        except docker.errors.APIError:
+            return []
+        return raw.decode("utf-8", "replace").splitlines()[-lines:]
+
+    # -- cleanup ----------------------------------------------------------------------------
+    def remove_labelled(self, label: str) -> list[str]:
+        """Remove every container, then volume and network carrying ``label`` (k=v)."""
+        import docker.errors
+
+        removed: list[str] = []
+        filters = {"label": label}
+        for container in self.client.containers.list(all=True, filters=filters):
+            _quietly(docker.errors.NotFound, lambda c=container: c.remove(force=True))
+            removed.append(f"container {container.name}")
+        for volume in self.client.volumes.list(filters=filters):
+            _quietly(docker.errors.NotFound, lambda v=volume: v.remove(force=True))
+            removed.append(f"volume {volume.name}")
+        for network in self.client.networks.list(filters=filters):
+            _quietly(docker.errors.NotFound, network.remove)
+            removed.append(f"network {network.name}")
+        return removed
+
+    def _url(self, path: str) -> str:
+        return f"{self.api.base_url}/v{self.api.api_version}{path}"
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | str:
+    """GET ``url``: its status code, or why there was none."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (OSError, ValueError) as exc:
+        return _reason(exc)
+
+
+class _TextLines:
+    """Build output arrives as text pieces that may split or join lines."""
+
+    def __init__(self) -> None:
+        self._rest = ""
+
+    def add(self, text: str) -> list[str]:
+        data = self._rest + text
+        *lines, self._rest = data.split("\n")
+        return [line.rstrip("\r") for line in lines]
+
+    def finish(self) -> list[str]:
+        rest, self._rest = self._rest, ""
+        return [rest] if rest else []
+
+
+def _json(raw: str) -> dict[str, Any]:
+    raw = raw.strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"stream": raw + "\n"}
+    return value if isinstance(value, dict) else {}
+
+
+def _api_message(response: Any) -> str:
+    try:
+        return str(response.json().get("message", response.reason))
+    except ValueError:
+        return str(response.reason)
+
+
+def _quietly(ignored: type[BaseException], action: Callable[[], object]) -> None:
+    with contextlib.suppress(ignored):
+        action()
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    text = str(reason if reason is not None else exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
