@@ -67,6 +67,10 @@ def build_context(project: Project, endpoint: Endpoint,
         if not source.is_dir():
             raise BadInput(f"{library.kind} '{library.name}' has no package folder {source}",
                            f"put its code in {source}/__init__.py")
+        if matcher.matches(prefix) or matcher.matches(f"{prefix}/__init__.py"):
+            raise BadInput(f"the .dockerignore of endpoint '{endpoint.name}' excludes {prefix}, "
+                           f"where workbench puts {library.kind} '{library.name}'",
+                           f"remove the pattern matching {prefix} from {root / '.dockerignore'}")
         if LIB not in taken:
             entries.append((LIB, root / LIB if (root / LIB).is_dir() else library.path))
             taken.add(LIB)

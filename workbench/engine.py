@@ -12,14 +12,12 @@ import asyncio
 import contextlib
 import json
 import os
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import OperationFailed, Unreachable
-from .logstream import DockerLogDecoder, LineSplitter
+from .logstream import ChunkedBody, DockerLogDecoder, LineSplitter
 
 if TYPE_CHECKING:
     import docker
@@ -176,13 +174,15 @@ class Engine:
             return
         decoder = DockerLogDecoder()
         try:
-            for chunk in response.raw.stream(65536, decode_content=False):
+            for chunk in _body(response):
                 lines = decoder.feed(chunk)
                 if lines:
                     out(lines)
         except Exception:
             if not stream.closed:
                 raise
+        finally:
+            response.close()
         out(decoder.finish())
 
     def tail(self, container_id: str, lines: int = 20) -> list[str]:
@@ -219,6 +219,9 @@ class Engine:
 
 def http_status(url: str, timeout: float = 2.0) -> int | str:
     """GET ``url``: its status code, or why there was none."""
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as reply:
             return int(reply.status)
@@ -242,6 +245,30 @@ class _TextLines:
     def finish(self) -> list[str]:
         rest, self._rest = self._rest, ""
         return [rest] if rest else []
+
+
+def _body(response: Any, size: int = 65536) -> Iterator[bytes]:
+    """A streamed response's body in reads of whatever has arrived (at most ``size`` bytes).
+
+    urllib3 yields a chunked body one HTTP chunk at a time, and Docker sends one chunk per log
+    frame: 200,000 lines would be 200,000 reads and 200,000 calls of ``out``. So read the
+    connection's buffered file with ``read1`` (never waits for more than has arrived, so a
+    followed log stays live) and undo the chunked coding here.
+    """
+    raw = response.raw
+    http = getattr(raw, "_fp", None)
+    file = getattr(http, "fp", None)
+    if not getattr(http, "chunked", False) or not hasattr(file, "read1"):
+        yield from raw.stream(size, decode_content=False)
+        return
+    body = ChunkedBody()
+    while not body.done:
+        data = file.read1(size)
+        if not data:
+            return
+        chunk = body.feed(data)
+        if chunk:
+            yield chunk
 
 
 def _json(raw: str) -> dict[str, Any]:
