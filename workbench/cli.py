@@ -83,9 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
                       "build_args in endpoint.yaml and workbench.yaml")
     test.set_defaults(handler=_test)
 
+    _deploy_parsers(sub, common)
+
     projects = sub.add_parser("projects", parents=[common], help="projects in your registry")
     projects.add_argument("--forget", metavar="PATH", help="remove a project from the registry")
     projects.set_defaults(handler=_projects)
+
+    trust = sub.add_parser("trust", parents=[common], help="trust the SSH host keys of an "
+                           "environment's hosts (known_hosts)",
+                           description="Fetches the host key of every host of ENV and adds it "
+                           "to the known_hosts file SSH uses for it (~/.ssh/known_hosts, or "
+                           "UserKnownHostsFile in ~/.ssh/config). Check the fingerprints first.")
+    trust.add_argument("environment", metavar="ENV", help="an environment with hosts")
+    trust.add_argument("--replace", action="store_true", help="replace a different key known "
+                       "for a host (after checking the new one with the server's admin)")
+    trust.set_defaults(handler=_trust)
     return parser
 
 
@@ -226,6 +238,159 @@ def _test(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
     return ExitCode.OK if report.ok else ExitCode.FAILED
 
 
+def _deploy_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    def env_parser(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=help,
+                                                         description=description)
+        parser.add_argument("--env", required=True, metavar="ENV", help="the environment")
+        return parser
+
+    def lock_wait(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--lock-wait", type=_seconds, default=0.0, metavar="SECONDS",
+                            help="wait this long for another deploy's lock (default: 0)")
+
+    deploy = env_parser("deploy", "build on the servers, health-check, switch the proxy",
+                        "Deploys endpoints (all by default) to ENV: built on each host when "
+                        "the version is new, started beside the old container, health-checked, "
+                        "then the proxy switches to it. Exit 0 when every endpoint is ok.")
+    deploy.add_argument("-e", "--endpoint", dest="endpoints", action="append", default=[],
+                        metavar="NAME", help="an endpoint to deploy (repeatable; default all)")
+    deploy.add_argument("--build-arg", dest="build_args", action="append", default=[],
+                        metavar="NAME=VALUE", help="docker build arg (repeatable)")
+    deploy.add_argument("--health-timeout", type=_positive, metavar="SECONDS",
+                        help="override each endpoint's health_timeout")
+    lock_wait(deploy)
+    deploy.set_defaults(handler=_deploy)
+
+    plan = env_parser("plan", "what a deploy would do, touching nothing",
+                      "Prints the phases and steps of a deploy to ENV. Only reads.")
+    plan.add_argument("-e", "--endpoint", dest="endpoints", action="append", default=[],
+                      metavar="NAME", help="an endpoint (repeatable; default all)")
+    plan.set_defaults(handler=_plan)
+
+    rollback = env_parser("rollback", "go back to an earlier release, health-gated",
+                          "Starts the previous release of an endpoint (or --to VERSION), "
+                          "health-checks it and switches the proxy back to it.")
+    rollback.add_argument("-e", "--endpoint", dest="endpoint", required=True, metavar="NAME")
+    rollback.add_argument("--to", metavar="VERSION", help="the version to go back to")
+    lock_wait(rollback)
+    rollback.set_defaults(handler=_rollback)
+
+    history = env_parser("releases", "the release history of an endpoint",
+                         "Lists the releases of an endpoint in ENV, oldest first.")
+    history.add_argument("-e", "--endpoint", dest="endpoint", required=True, metavar="NAME")
+    history.set_defaults(handler=_releases)
+
+    lock = env_parser("lock", "show or release an environment's deploy lock",
+                      "lock status shows who holds ENV's lock; lock release removes it (only "
+                      "when its holder is gone).")
+    lock.add_argument("action", choices=["status", "release"])
+    lock.set_defaults(handler=_lock)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0..86400)")
+    return value
+
+
+def _deploy(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
+    import asyncio
+    from types import MappingProxyType
+
+    from .model import find_root, load_project
+    from .ops.deploy import DeployOptions, deploy
+    from .sites import open_sites
+
+    project = load_project(find_root(cwd))
+    options = DeployOptions(lock_wait=args.lock_wait, health_timeout=args.health_timeout,
+                            build_args=MappingProxyType(_assignments(args.build_args)))
+    try:
+        report = asyncio.run(deploy(project, args.env, args.endpoints, emit, options,
+                                    open_sites))
+    except KeyboardInterrupt:
+        raise Interrupted("deploy interrupted", "new containers were removed; endpoints that "
+                          "had switched keep their new version") from None
+    return ExitCode.OK if report.ok else ExitCode.FAILED
+
+
+def _rollback(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
+    import asyncio
+
+    from .model import find_root, load_project
+    from .ops.deploy import DeployOptions, rollback
+    from .sites import open_sites
+
+    project = load_project(find_root(cwd))
+    try:
+        report = asyncio.run(rollback(project, args.env, args.endpoint, emit,
+                                      DeployOptions(lock_wait=args.lock_wait), open_sites,
+                                      to=args.to))
+    except KeyboardInterrupt:
+        raise Interrupted("rollback interrupted", "the proxy still routes to the version it "
+                          "had") from None
+    return ExitCode.OK if report.ok else ExitCode.FAILED
+
+
+def _releases(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
+    import asyncio
+    from dataclasses import asdict
+
+    from .model import find_root, load_project
+    from .ops.deploy import history
+    from .sites import open_sites
+
+    project = load_project(find_root(cwd))
+    records = asyncio.run(history(project, args.env, args.endpoint, open_sites))
+    if emit.as_json:
+        print(json.dumps([asdict(r) for r in records], indent=2))
+        return ExitCode.OK
+    if not records:
+        print(f"no releases of {args.endpoint} in {args.env} yet")
+        return ExitCode.OK
+    rows = [("TIME", "HOST", "KIND", "VERSION", "GIT", "OUTCOME", "BY", "SECONDS")]
+    for r in records:
+        git = (r.git_sha or "-") + ("+dirty" if r.dirty else "")
+        outcome = r.outcome if r.outcome == "ok" else f"{r.outcome}: {r.reason}"
+        rows.append((r.time, r.host, r.kind, r.version, git, outcome, r.user or "-",
+                     f"{r.durations.get('total', 0):.1f}"))
+    _table(rows)
+    return ExitCode.OK
+
+
+def _plan(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
+    import asyncio
+
+    from .model import find_root, load_project
+    from .ops.deploy import plan
+    from .sites import open_sites
+
+    project = load_project(find_root(cwd))
+    lines = asyncio.run(plan(project, args.env, args.endpoints, open_sites))
+    if emit.as_json:
+        print(json.dumps({"env": args.env, "lines": lines}, indent=2))
+    else:
+        print("\n".join(lines))
+    return ExitCode.OK
+
+
+def _lock(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
+    import asyncio
+
+    from .model import find_root, load_project
+    from .ops.deploy import lock_action
+    from .sites import open_sites
+
+    project = load_project(find_root(cwd))
+    line = asyncio.run(lock_action(project, args.env, args.action, open_sites))
+    print(line)
+    return ExitCode.OK
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -269,6 +434,29 @@ def _projects(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
     rows = [(e.name, str(e.path), "ok" if e.exists else
              "missing: moved or deleted ('projects --forget PATH' removes it)") for e in entries]
     _table([("PROJECT", "PATH", "STATE"), *rows]) if rows else None
+    return ExitCode.OK
+
+
+def _trust(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
+    import asyncio
+
+    from .model import find_root, load_project
+    from .ssh import trust
+
+    env = load_project(find_root(cwd)).environment(args.environment)
+    if env.is_local:
+        raise BadInput("'local' is the local Docker engine: it has no SSH hosts to trust",
+                       "name an environment with hosts, e.g. 'workbench --batch trust staging'")
+    for host in env.hosts:
+        done = asyncio.run(trust(host, replace=args.replace, env=env.name))
+        if emit.as_json:
+            print(json.dumps({"host": host.spec, "status": done.status, "where": done.where,
+                              "key_type": done.key.key_type,
+                              "fingerprint": done.key.fingerprint,
+                              "known_hosts": str(done.known_hosts), "old": list(done.old)}),
+                  flush=True)
+        else:
+            print(done.line, flush=True)
     return ExitCode.OK
 
 

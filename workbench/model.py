@@ -25,6 +25,7 @@ PROJECT_FILE = "workbench.yaml"
 ENDPOINT_FILE = "endpoint.yaml"
 KIND_FOLDERS: dict[str, str] = {"endpoint": "endpoints", "model": "models", "utility": "utilities"}
 LOCAL = "local"
+DEFAULT_PROXY_IMAGE = "nginx:alpine"
 DEFAULT_SOCKET = "/var/run/docker.sock"
 Kind = Literal["endpoint", "model", "utility"]
 Engine = Literal["docker", "swarm"]
@@ -66,6 +67,10 @@ class Environment:
     secrets_file: str = ""
     protected: bool = False
     readonly: bool = False
+    proxy_image: str = "nginx:alpine"
+    """The proxy container's image (any nginx; tests use the local base image)."""
+    proxy_bind: str = "0.0.0.0"
+    """Address the proxy port is published on."""
 
     @property
     def is_local(self) -> bool:
@@ -338,7 +343,8 @@ def _environments(sec: Section, project: str) -> tuple[Environment, ...]:
                             f"rename it, e.g. '{names.suggest(env_name)}'")
         result.append(_environment(sec.section(env_name, f"environment '{env_name}'"), env_name))
     if not any(env.is_local for env in result):
-        result.insert(0, Environment(name=LOCAL, secrets_file=_secrets_default(LOCAL)))
+        result.insert(0, Environment(name=LOCAL, secrets_file=_secrets_default(LOCAL),
+                                         proxy_bind="127.0.0.1"))
     return tuple(result)
 
 
@@ -373,9 +379,24 @@ def _environment(sec: Section, name: str) -> Environment:
                               example=_secrets_default(name)),
         protected=sec.flag("protected", False),
         readonly=sec.flag("readonly", False),
+        proxy_image=sec.text("proxy_image", DEFAULT_PROXY_IMAGE, example=DEFAULT_PROXY_IMAGE),
+        proxy_bind=_bind(sec, "127.0.0.1" if local else "0.0.0.0"),
     )
     sec.finish()
     return env
+
+
+def _bind(sec: Section, default: str) -> str:
+    import ipaddress
+
+    value = sec.text("proxy_bind", default, example=default)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise sec.error("proxy_bind", f"proxy_bind {value!r} is not an IP address",
+                        "write e.g. proxy_bind: 127.0.0.1 (or 0.0.0.0 for every interface)"
+                        ) from None
+    return value
 
 
 def _secrets_default(env: str) -> str:

@@ -20,3 +20,8 @@ def config_dir() -> Path:
 def data_dir() -> Path:
     """``$XDG_DATA_HOME/workbench``: the demo project and other data."""
     return _xdg("XDG_DATA_HOME", ".local/share")
+
+
+def state_dir() -> Path:
+    """``$XDG_STATE_HOME/workbench``: the ``local`` environment's state root and the like."""
+    return _xdg("XDG_STATE_HOME", ".local/state")

@@ -195,6 +195,11 @@ def test_list_outside_a_project(run_workbench, tmp_path: Path) -> None:
         pytest.param(lambda t: t.replace("proxy_port: 8080", "proxy_port: eighty"),
                      ["whole number"], id="wrong-type"),
         pytest.param(lambda t: t + "project: again\n", ["given twice"], id="duplicate-key"),
+        pytest.param(lambda t: t.replace("proxy_port: 8080", "proxy_bind: localhost"),
+                     ["proxy_bind 'localhost' is not an IP address", "127.0.0.1"],
+                     id="proxy-bind-not-an-ip"),
+        pytest.param(lambda t: t.replace("build_args: {}", "build_args: [BASE_IMAGE]"),
+                     ["build_args", "must be a mapping"], id="build-args-not-a-mapping"),
     ],
 )
 def test_invalid_project_file(run_workbench, project: Path, edit, words: list[str]) -> None:
@@ -295,3 +300,28 @@ def test_test_inside_an_endpoint_tests_that_one(run_workbench, project: Path,
     done = run_workbench("--batch", "test", cwd=project / "endpoints" / "orders" / "tests",
                          env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
     assert_one_line_error(done, UNREACHABLE, "does not answer")
+
+
+# -- deploy, rollback, releases, lock, plan, trust -------------------------------------------
+DEPLOY_CASES = [
+    pytest.param(["deploy"], ["--env"], id="deploy-without-env"),
+    pytest.param(["deploy", "--env", "stagin"], ["no environment 'stagin'"], id="unknown-env"),
+    pytest.param(["deploy", "--env", "local", "-e", "ordes"], ["no endpoint 'ordes'", "orders"],
+                 id="unknown-endpoint"),
+    pytest.param(["deploy", "--env", "local", "--lock-wait", "soon"], ["--lock-wait"],
+                 id="bad-lock-wait"),
+    pytest.param(["rollback", "--env", "local"], ["-e/--endpoint"], id="rollback-without-e"),
+    pytest.param(["releases", "--env", "local", "-e", "nope"], ["no endpoint 'nope'"],
+                 id="releases-unknown-endpoint"),
+    pytest.param(["lock", "open", "--env", "local"], ["invalid choice: 'open'"],
+                 id="lock-bad-action"),
+    pytest.param(["trust", "local"], ["local"], id="trust-local"),
+]
+
+
+@pytest.mark.parametrize(("args", "words"), DEPLOY_CASES)
+def test_deploy_commands_bad_input(run_workbench, project: Path, args: list[str],
+                                   words: list[str]) -> None:
+    before = snapshot(project)
+    assert_one_line_error(run_workbench("--batch", *args, cwd=project), BAD_INPUT, *words)
+    assert snapshot(project) == before

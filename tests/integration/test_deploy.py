@@ -1,0 +1,272 @@
+"""`workbench --batch deploy/rollback/releases/lock/plan` over the real sshd, engine and nginx.
+
+Each test deploys a fresh project (unique name) to a `staging` environment whose one host is
+the sshd from .ci/setup (which drives this machine's Docker Engine); the proxy is published on
+127.0.0.1 at a free port. Everything labelled with the project, and its state root on the
+server, is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from conftest import RunWorkbench
+from helpers import SSHTarget, free_port
+
+pytestmark = pytest.mark.integration
+
+SECRET = "s3cr3t-" + uuid.uuid4().hex
+
+
+class Staged:
+    """A project with endpoints ``orders`` (python) and ``site`` (static) and a staging env."""
+
+    def __init__(self, root: Path, name: str, port: int, run: RunWorkbench) -> None:
+        self.root, self.name, self.port, self._run = root, name, port, run
+
+    def workbench(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+        return self._run("--batch", *args, cwd=self.root, timeout=timeout)
+
+    def deploy(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.workbench("deploy", "--env", "staging", *args)
+
+    def edit(self, path: str, old: str, new: str) -> None:
+        file = self.root / path
+        text = file.read_text()
+        assert old in text, f"{old!r} not in {file}"
+        file.write_text(text.replace(old, new, 1))
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.url(path), timeout=5) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def post(self, path: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
+        request = urllib.request.Request(self.url(path), data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.status, json.loads(reply.read())
+
+    def releases(self, endpoint: str) -> list[dict[str, object]]:
+        done = self.workbench("releases", "--env", "staging", "-e", endpoint, "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+
+@pytest.fixture
+def staged(tmp_path: Path, isolated_env: Path, run_workbench: RunWorkbench, base_image: str,
+           ssh_target: SSHTarget, docker_client: docker.DockerClient) -> Iterator[Staged]:
+    ssh = isolated_env / ".ssh"
+    ssh.mkdir(mode=0o700, exist_ok=True)
+    (ssh / "config").write_text(f"Host {ssh_target.host}\n  IdentityFile {ssh_target.key}\n"
+                                "  IdentitiesOnly yes\n")
+    (ssh / "known_hosts").write_text(ssh_target.known_hosts.read_text())
+    name = "d" + uuid.uuid4().hex[:8]
+    for args, cwd in ((("new", name), tmp_path), (("new", "-e", "orders"), tmp_path / name),
+                      (("new", "-e", "site", "--template", "static"), tmp_path / name)):
+        done = run_workbench("--batch", *args, cwd=cwd)
+        assert done.returncode == 0, done.stderr
+    port = free_port()
+    project = Staged(tmp_path / name, name, port, run_workbench)
+    project.edit("workbench.yaml", "build_args: {}", f'build_args: {{BASE_IMAGE: "{base_image}"}}')
+    with (project.root / "workbench.yaml").open("a") as handle:
+        handle.write(f"  staging:\n    hosts: [{ssh_target.user}@{ssh_target.host}:"
+                     f"{ssh_target.port}]\n    proxy_port: {port}\n    proxy_bind: 127.0.0.1\n"
+                     f"    proxy_image: {base_image}\n")
+    yield project
+    label = {"label": f"dev.workbench.project={name}"}
+    for container in docker_client.containers.list(all=True, filters=label):
+        container.remove(force=True)
+    for volume in docker_client.volumes.list(filters=label):
+        volume.remove(force=True)
+    for network in docker_client.networks.list(filters=label):
+        network.remove()
+    for image in docker_client.images.list(filters=label):
+        docker_client.images.remove(image.id, force=True)
+    shutil.rmtree(f"/var/lib/workbench/{name}", ignore_errors=True)
+
+
+def test_deploy_two_endpoints_then_only_the_changed_one(staged: Staged) -> None:
+    done = staged.deploy()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert staged.get("/orders/health") == (200, '{"status": "ok"}\n')
+    status, page = staged.get("/site/")
+    assert status == 200 and "<html" in page
+    assert staged.get("/_workbench/health")[0] == 200
+    first = {e: staged.releases(e)[-1]["version"] for e in ("orders", "site")}
+
+    staged.edit("endpoints/site/public/index.html", "<body>", "<body><p>changed</p>")
+    again = staged.deploy()
+    assert again.returncode == 0, again.stdout
+    assert "site: build" in again.stdout and "orders: build" not in again.stdout
+    assert f"orders  unchanged  {first['orders']}" in again.stdout
+    assert "<p>changed</p>" in staged.get("/site/")[1]
+    assert len(staged.releases("orders")) == 1 and len(staged.releases("site")) == 2
+    assert staged.releases("site")[-1]["version"] != first["site"]
+
+
+def test_data_survives_deploy_and_rollback(staged: Staged) -> None:
+    assert staged.deploy("-e", "orders").returncode == 0
+    status, item = staged.post("/orders/items", {"name": "kept"})
+    assert status == 201
+    staged.edit("endpoints/orders/endpoint.yaml", "LOG_LEVEL: info", "LOG_LEVEL: debug")
+    done = staged.deploy("-e", "orders")
+    assert done.returncode == 0, done.stdout
+    assert json.loads(staged.get(f"/orders/items/{item['id']}")[1])["name"] == "kept"
+    back = staged.workbench("rollback", "--env", "staging", "-e", "orders")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert json.loads(staged.get(f"/orders/items/{item['id']}")[1])["name"] == "kept"
+    kinds = [(r["kind"], r["outcome"]) for r in staged.releases("orders")]
+    assert kinds == [("deploy", "ok"), ("deploy", "ok"), ("rollback", "ok")]
+
+
+def test_a_version_that_fails_its_health_check_changes_nothing(staged: Staged) -> None:
+    assert staged.deploy("-e", "orders").returncode == 0
+    staged.edit("endpoints/orders/endpoint.yaml", "health: /health", "health: /broken")
+    done = staged.deploy("-e", "orders", "--health-timeout", "3")
+    assert done.returncode == 1
+    assert "orders  FAILED  GET /broken did not answer 200 within 3s (last: 404)" in done.stdout
+    assert staged.get("/orders/health")[0] == 200  # the old version keeps answering
+    last = staged.releases("orders")[-1]
+    assert last["outcome"] == "failed" and "did not answer 200" in str(last["reason"])
+    assert any('"path": "/broken"' in line for line in last["last_lines"])  # type: ignore[union-attr]
+
+
+def test_a_second_deploy_waits_then_names_the_holder(staged: Staged) -> None:
+    assert staged.deploy("-e", "site").returncode == 0
+    staged.edit("endpoints/orders/Dockerfile", "EXPOSE 8000", "RUN sleep 8\nEXPOSE 8000")
+    first = subprocess.Popen([sys.executable, "-m", "workbench", "--batch", "deploy", "--env",
+                              "staging", "-e", "orders"], cwd=staged.root, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while "locked by" not in staged.workbench("lock", "status", "--env", "staging").stdout:
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.2)
+        started = time.monotonic()
+        second = staged.deploy("-e", "site", "--lock-wait", "1")
+        assert second.returncode == 4
+        assert time.monotonic() - started >= 1
+        assert "environment 'staging' is locked by " in second.stderr
+        assert f"(pid {first.pid}, deploy orders" in second.stderr
+    finally:
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, out + err
+    assert "is not locked" in staged.workbench("lock", "status", "--env", "staging").stdout
+
+
+def test_a_killed_deploy_leaves_the_old_version_serving_and_its_lock_is_taken_over(
+        staged: Staged) -> None:
+    assert staged.deploy("-e", "orders").returncode == 0
+    staged.edit("endpoints/orders/Dockerfile", "EXPOSE 8000", "RUN sleep 30\nEXPOSE 8000")
+    victim = subprocess.Popen([sys.executable, "-m", "workbench", "--batch", "deploy", "--env",
+                               "staging", "-e", "orders"], cwd=staged.root, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert victim.stdout is not None
+    for line in victim.stdout:
+        if "RUN sleep 30" in line:
+            break
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=30)
+    assert staged.get("/orders/health")[0] == 200
+    assert "its process is gone" in staged.workbench("lock", "status", "--env", "staging").stdout
+    staged.edit("endpoints/orders/Dockerfile", "RUN sleep 30\n", "")
+    staged.edit("endpoints/orders/endpoint.yaml", "LOG_LEVEL: info", "LOG_LEVEL: debug")
+    done = staged.deploy("-e", "orders")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "warning: took over the lock of environment 'staging'" in done.stdout
+    assert staged.get("/orders/health")[0] == 200
+
+
+def test_secret_values_never_appear_in_output_logs_or_records(
+        staged: Staged, docker_client: docker.DockerClient) -> None:
+    staged.edit("endpoints/orders/endpoint.yaml", "secrets: []", "secrets: [API_TOKEN]")
+    secrets = staged.root / ".workbench" / "secrets" / "staging.env"
+    secrets.parent.mkdir(parents=True)
+    secrets.write_text(f"API_TOKEN={SECRET}\n")
+    outputs = [staged.deploy("--json"), staged.deploy(),
+               staged.workbench("plan", "--env", "staging"),
+               staged.workbench("releases", "--env", "staging", "-e", "orders", "--json")]
+    assert outputs[0].returncode == 0, outputs[0].stdout
+    printed = "".join(o.stdout + o.stderr for o in outputs)
+    container = docker_client.containers.list(filters={"label": [
+        f"dev.workbench.project={staged.name}", "dev.workbench.endpoint=orders"]})[0]
+    assert f"API_TOKEN={SECRET}" in container.attrs["Config"]["Env"]  # it did reach the app
+    state = Path(f"/var/lib/workbench/{staged.name}/staging")
+    on_server = state / "secrets" / "orders.env"
+    assert on_server.read_text() == f"API_TOKEN={SECRET}\n"
+    assert oct(on_server.stat().st_mode & 0o777) == "0o600"
+    records = b"".join(p.read_bytes() for p in (state / "releases").glob("*.jsonl"))
+    logs = container.logs()
+    assert SECRET not in printed
+    assert SECRET.encode() not in records + logs
+
+
+def test_plan_touches_nothing(staged: Staged, docker_client: docker.DockerClient) -> None:
+    staged.edit("endpoints/orders/endpoint.yaml", "consumes: []", "consumes: [site-pages]")
+    staged.edit("endpoints/site/endpoint.yaml", "produces: []", "produces: [site-pages]")
+    done = staged.workbench("plan", "--env", "staging")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "phase 1: site" and "phase 2: orders" in lines
+    assert docker_client.containers.list(all=True, filters={
+        "label": f"dev.workbench.project={staged.name}"}) == []
+
+
+def test_zero_failed_requests_during_redeploys_and_a_rollback(staged: Staged) -> None:
+    assert staged.deploy("-e", "orders").returncode == 0
+    failures: list[str] = []
+    count = [0]
+    stop = threading.Event()
+
+    def load() -> None:
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < deadline and count[0] < 20_000:
+            status, _ = staged.get("/orders/health")
+            count[0] += 1
+            if status != 200:
+                failures.append(str(status))
+
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    try:
+        for level in ("debug", "warning", "error"):
+            staged.edit("endpoints/orders/endpoint.yaml", "LOG_LEVEL: ",
+                        f"LOG_LEVEL: {level} #")
+            assert staged.deploy("-e", "orders").returncode == 0
+        back = staged.workbench("rollback", "--env", "staging", "-e", "orders")
+        assert back.returncode == 0, back.stdout
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert count[0] > 100
+    assert failures == []
+
+
+def test_lock_release_and_bad_input(staged: Staged) -> None:
+    done = staged.workbench("rollback", "--env", "staging", "-e", "orders")
+    assert done.returncode == 2 and "was never deployed to 'staging'" in done.stderr
+    done = staged.workbench("deploy", "--env", "stagin")
+    assert done.returncode == 2 and "staging" in done.stderr
+    assert "was not locked" in staged.workbench("lock", "release", "--env", "staging").stdout
+    assert "Traceback" not in done.stderr

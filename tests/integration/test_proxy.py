@@ -1,0 +1,240 @@
+"""The environment's nginx proxy on the real Docker Engine, built from the local base image.
+
+One proxy (published on 127.0.0.1 only) in front of two tiny echo servers on its network. Every
+container and network is labelled with a unique project name and removed at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import pytest
+from helpers import free_port
+
+from workbench import proxy
+from workbench.engine import LABEL, Engine
+from workbench.errors import OperationFailed
+from workbench.proxy import Route, config_id, render
+
+pytestmark = pytest.mark.integration
+
+ENV = "it"
+# An HTTP/1.1 server (so the proxy keeps connections to it alive) answering every GET with
+# its NAME, the path it received and the request headers.
+ECHO = """
+import json, os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Echo(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = json.dumps({"name": os.environ["NAME"], "path": self.path,
+                           "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer(("0.0.0.0", 8000), Echo).serve_forever()
+"""
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxies
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Proxied:
+    engine: Engine
+    project: str
+    container_id: str
+    port: int
+    upstreams: dict[str, str]  # a, b -> container name
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
+        request = urllib.request.Request(self.url + path, headers=headers or {})
+        try:
+            with _OPENER.open(request, timeout=5) as reply:
+                return Reply(reply.status, dict(reply.headers), reply.read())
+        except urllib.error.HTTPError as exc:
+            return Reply(exc.code, dict(exc.headers), exc.read())
+
+    def serving(self) -> str | None:
+        """The id of the config the proxy serves now."""
+        return self.get("/_workbench/health").headers.get(proxy.CONFIG_HEADER)
+
+    def routes(self, *extra: Route) -> list[Route]:
+        return [Route("/a", "a", self.upstreams["a"], 8000),
+                Route("/b", "b", self.upstreams["b"], 8000), *extra]
+
+    def apply(self, routes: list[Route]) -> str:
+        """Apply ``routes`` and wait until the reload took effect; return the config id."""
+        text = render(self.project, ENV, routes)
+        proxy.apply(self.engine, self.container_id, text)
+        wanted = config_id(text)
+        wait_for(lambda: self.serving() == wanted, f"the proxy to serve config {wanted}")
+        assert wanted
+        return wanted
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def proxied(docker_client: docker.DockerClient, base_image: str) -> Iterator[Proxied]:
+    project = "t" + uuid.uuid4().hex[:8]
+    owned = f"{LABEL}project={project}"
+    engine = Engine(docker_client, "the local Docker Engine")
+    try:
+        port = free_port()
+        container_id = proxy.ensure_proxy(engine, project, ENV, base_image, port,
+                                          bind="127.0.0.1")
+        upstreams: dict[str, str] = {}
+        for name in ("a", "b"):
+            upstreams[name] = f"wb-{project}-{ENV}-{name}"
+            docker_client.containers.run(
+                base_image, ["python3", "-c", ECHO], detach=True, name=upstreams[name],
+                environment={"NAME": name}, network=proxy.network_name(project, ENV),
+                labels={f"{LABEL}project": project, f"{LABEL}env": ENV,
+                        f"{LABEL}endpoint": name})
+        yield Proxied(engine, project, container_id, port, upstreams)
+    finally:
+        engine.remove_labelled(owned)
+        left = [*docker_client.containers.list(all=True, filters={"label": owned}),
+                *docker_client.networks.list(filters={"label": owned})]
+        assert left == [], f"left behind: {left}"
+
+
+def test_a_new_proxy_answers_health_and_404(proxied: Proxied) -> None:
+    health = proxied.get("/_workbench/health")
+    assert (health.status, health.body) == (200, b"ok\n")
+    assert health.headers[proxy.CONFIG_HEADER] == config_id(render(proxied.project, ENV, []))
+    unknown = proxied.get("/nowhere")
+    assert unknown.status == 404 and unknown.json()["error"] == "not found"
+    container = proxied.engine.container(proxied.container_id)
+    assert container.name == proxy.proxy_name(proxied.project, ENV)
+    assert container.labels[f"{LABEL}role"] == "proxy"
+
+
+def test_ensure_proxy_is_idempotent(proxied: Proxied) -> None:
+    again = proxy.ensure_proxy(proxied.engine, proxied.project, ENV, "unused:image",
+                               proxied.port, bind="127.0.0.1")
+    assert again == proxied.container_id
+    with pytest.raises(OperationFailed, match=r"publishes 127\.0\.0\.1:\d+, not 127\.0\.0\.1:1"):
+        proxy.ensure_proxy(proxied.engine, proxied.project, ENV, "unused:image", 1,
+                           bind="127.0.0.1")
+    networks = proxied.engine.client.networks.list(
+        filters={"label": f"{LABEL}project={proxied.project}"})
+    assert [n.name for n in networks] == [proxy.network_name(proxied.project, ENV)]
+
+
+def test_routes_strip_their_prefix(proxied: Proxied) -> None:
+    proxied.apply(proxied.routes())
+    wait_for(lambda: proxied.get("/a/").status == 200, "upstream a to answer")
+    wait_for(lambda: proxied.get("/b/").status == 200, "upstream b to answer")
+    for path, name, seen in (("/a/x", "a", "/x"), ("/a/x/y?q=1", "a", "/x/y?q=1"),
+                             ("/a", "a", "/"), ("/a?q=1", "a", "/?q=1"), ("/b/", "b", "/"),
+                             ("/b/items", "b", "/items")):
+        reply = proxied.get(path)
+        assert reply.status == 200, path
+        assert (reply.json()["name"], reply.json()["path"]) == (name, seen), path
+    assert proxied.get("/ax").status == 404
+    headers = proxied.get("/a/h", {"X-Request-Id": "req-42"}).json()["headers"]
+    assert headers["host"] == f"127.0.0.1:{proxied.port}"
+    assert headers["x-forwarded-for"]
+    assert headers["x-forwarded-proto"] == "http"
+    assert headers["x-forwarded-prefix"] == "/a"
+    assert headers["x-request-id"] == "req-42"
+    assert len(proxied.get("/b/h").json()["headers"]["x-request-id"]) == 32  # nginx's own
+
+
+def test_a_bad_config_changes_nothing(proxied: Proxied) -> None:
+    good = proxied.apply(proxied.routes())
+    missing = Route("/c", "c", f"wb-{proxied.project}-{ENV}-missing", 8000)
+    with pytest.raises(OperationFailed, match="host not found in upstream") as caught:
+        proxy.apply(proxied.engine, proxied.container_id,
+                    render(proxied.project, ENV, proxied.routes(missing)))
+    assert "still serves its previous config" in caught.value.line
+    time.sleep(0.3)
+    assert proxied.serving() == good
+    assert proxied.get("/a/x").json()["path"] == "/x"
+    assert proxied.get("/c/x").status == 404
+    _, listing = proxy._exec(proxied.engine.container(proxied.container_id), "ls",
+                             proxy.CONF_DIR)
+    assert listing.split() == ["nginx.conf"]  # the refused config was not left behind
+
+
+def test_reloads_are_graceful(proxied: Proxied) -> None:
+    proxied.apply(proxied.routes())
+    wait_for(lambda: proxied.get("/a/").status == 200, "upstream a to answer")
+    configs = [proxied.routes(Route("/extra", "a", proxied.upstreams["a"], 8000)),
+               proxied.routes(), proxied.routes(Route("/more", "b", proxied.upstreams["b"], 8000))]
+    stop = threading.Event()
+    failures: list[str] = []
+    counts: list[int] = []
+    deadline = time.monotonic() + 5.0
+
+    def load(path: str, name: str) -> None:
+        done = 0
+        while not stop.is_set() and done < 3000 and time.monotonic() < deadline:
+            try:
+                reply = proxied.get(path)
+                if reply.status != 200 or reply.json()["name"] != name:
+                    failures.append(f"{path}: {reply.status} {reply.body[:80]!r}")
+            except (OSError, ValueError) as exc:
+                failures.append(f"{path}: {exc!r}")
+            done += 1
+        counts.append(done)
+
+    threads = [threading.Thread(target=load, args=(path, path[1]))
+               for path in ("/a/x", "/b/y", "/a/", "/b/z")]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.3)
+        for routes in configs:
+            proxied.apply(routes)
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    assert failures == []
+    assert sum(counts) > 100 and min(counts) > 10
+    assert proxied.serving() == config_id(render(proxied.project, ENV, configs[-1]))

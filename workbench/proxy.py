@@ -1,0 +1,458 @@
+"""The proxy of an environment: one nginx container in front of its endpoints, per host.
+
+Per environment there is a network ``wb-<project>-<env>`` and, on it, a proxy container
+``wb-<project>-<env>-proxy`` (labelled ``dev.workbench.project|env`` and ``role=proxy``) that
+publishes the environment's ``proxy_port``. It runs nginx with a whole configuration written by
+workbench (``/etc/workbench/nginx.conf``; nothing of the image's own layout is used), so the
+same config works on ``nginx:alpine`` and on Debian's ``nginx-light``.
+
+- :func:`render` (pure) turns routes into that config: a route ``/orders`` of an endpoint sends
+  ``/orders/items`` to its container as ``/items`` and ``/orders`` as ``/``. The proxy answers
+  ``/_workbench/health`` itself (200 ``ok``, with the config's id in ``X-Workbench-Config``)
+  and unknown paths with a JSON 404.
+- :func:`ensure_proxy` creates the network and the proxy when missing, with an empty config.
+- :func:`apply` writes a new config beside the live one, checks it with ``nginx -t``, moves it
+  into place and reloads nginx gracefully: old workers finish the requests they hold, new
+  connections get the new config. A config that fails the check changes nothing.
+
+Upstreams are container names on the environment's network, resolved through Docker's embedded
+DNS when nginx loads its config (at start, ``nginx -t`` and every reload). No ``resolver`` is
+configured, on purpose: the switch writes a config naming a new container only after that
+container exists and answered its health check, so resolution at load time always finds it,
+and a name that does not resolve fails ``nginx -t`` ("host not found in upstream") before
+anything changes. The cost: a container recreated under the same name with a new address is seen
+at the next reload, and every switch reloads. Upstream connections are kept alive, closed by
+nginx after 1 s idle so that nginx, not the app, closes them (with ``proxy_next_upstream off`` a
+request sent on a connection the app had just closed would not be retried).
+
+Every function blocks on the docker SDK: call them in a thread (:func:`workbench.engine.blocking`).
+:func:`apply` runs one at a time per proxy container within a process; callers deploying several
+endpoints must still render one config from all of their routes (the last apply wins).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import tarfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .engine import LABEL, Engine
+from .errors import BadInput, OperationFailed
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+
+DEFAULT_IMAGE = "nginx:alpine"
+CONF_DIR = "/etc/workbench"
+CONF_PATH = f"{CONF_DIR}/nginx.conf"
+PID_PATH = "/tmp/workbench-nginx.pid"
+LISTEN_PORT = 80
+"""The port nginx listens on inside the container; the host publishes proxy_port to it."""
+HEALTH_PATH = "/_workbench/health"
+CONFIG_HEADER = "X-Workbench-Config"
+
+_PREFIX = re.compile(r"^/(?:[A-Za-z0-9._~-]+/?)*$")
+_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,252}[A-Za-z0-9])?$")
+_ID_LINE = re.compile(r"^# workbench config ([0-9a-f]{12})$", re.M)
+_ID_PLACEHOLDER = "@@CONFIG_ID@@"
+_NGINX_ERROR = re.compile(r"\[(?:emerg|alert|crit|error)\] (?:\d+#\d+: )?(.*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Requests under ``prefix`` go to ``upstream_host:port`` (a container on the network)."""
+
+    prefix: str
+    endpoint: str
+    upstream_host: str
+    port: int
+
+
+def network_name(project: str, env: str) -> str:
+    return f"wb-{project}-{env}"
+
+
+def proxy_name(project: str, env: str) -> str:
+    return f"wb-{project}-{env}-proxy"
+
+
+def labels(project: str, env: str, role: str) -> dict[str, str]:
+    """The labels of the environment's ``role`` object ("proxy" or "network")."""
+    return {f"{LABEL}project": project, f"{LABEL}env": env, f"{LABEL}role": role}
+
+
+# -- the config (pure) ------------------------------------------------------------------------
+def render(project_name: str, env_name: str, routes: Sequence[Route]) -> str:
+    """The whole nginx.conf of the proxy of ``env_name``, for ``routes`` (any order).
+
+    The same routes always give the same text. Raises :class:`BadInput` for a route that is not
+    a path prefix, a bad upstream name or port, or a prefix claimed by two upstreams.
+    """
+    for what, value in (("project", project_name), ("environment", env_name)):
+        if not _HOST.match(value):
+            raise BadInput(f"bad {what} name for the proxy: {value!r}", "use a-z, 0-9 and '-'")
+    by_prefix: dict[str, Route] = {}
+    for route in routes:
+        prefix = _check(route)
+        other = by_prefix.get(prefix)
+        if other is not None and (other.upstream_host, other.port) != (route.upstream_host,
+                                                                       route.port):
+            raise BadInput(f"route {prefix} is claimed by endpoint '{other.endpoint}' and by "
+                           f"endpoint '{route.endpoint}'", "give each endpoint its own route")
+        by_prefix[prefix] = route
+    upstreams = sorted({(r.upstream_host, r.port, r.endpoint) for r in by_prefix.values()})
+    lines = [
+        f"# Generated by workbench for project {project_name}, environment {env_name}.",
+        "# Do not edit: workbench writes it again at every switch.",
+        f"# workbench config {_ID_PLACEHOLDER}",
+        "worker_processes auto;",
+        f"pid {PID_PATH};",
+        "error_log stderr warn;",
+        "",
+        "events {",
+        "    worker_connections 1024;",
+        "}",
+        "",
+        "http {",
+        "    default_type application/octet-stream;",
+        "    server_tokens off;",
+        "    client_body_temp_path /tmp/workbench-nginx-body;",
+        "    proxy_temp_path /tmp/workbench-nginx-proxy;",
+        "    client_max_body_size 16m;",
+        "    client_header_timeout 30s;",
+        "    client_body_timeout 60s;",
+        "    send_timeout 60s;",
+        "    keepalive_timeout 65s;",
+        "",
+        "    map $http_x_request_id $wb_request_id {",
+        '        ""      $request_id;',
+        "        default $http_x_request_id;",
+        "    }",
+        "    map $http_host $wb_host {",
+        '        ""      $host;',
+        "        default $http_host;",
+        "    }",
+        "    map $http_upgrade $wb_connection {",
+        '        ""      "";',
+        "        default upgrade;",
+        "    }",
+        "    log_format workbench '$remote_addr [$time_local] \"$request\" $status "
+        "$body_bytes_sent $request_time upstream=$upstream_addr id=$wb_request_id';",
+        "    access_log /dev/stdout workbench;",
+        "",
+        "    proxy_http_version 1.1;",
+        "    proxy_connect_timeout 5s;",
+        "    proxy_send_timeout 60s;",
+        "    proxy_read_timeout 60s;",
+        "    proxy_next_upstream off;",
+    ]
+    for host, port, endpoint in upstreams:
+        lines += [
+            "",
+            f"    upstream {_upstream(host, port)} {{  # endpoint {endpoint}",
+            f"        server {host}:{port};",
+            "        keepalive 16;",
+            "        keepalive_timeout 1s;",
+            "    }",
+        ]
+    lines += [
+        "",
+        "    server {",
+        f"        listen {LISTEN_PORT} default_server;",
+        "        server_name _;",
+        "",
+        f"        location = {HEALTH_PATH} {{",
+        "            access_log off;",
+        "            default_type text/plain;",
+        f'            add_header {CONFIG_HEADER} "{_ID_PLACEHOLDER}" always;',
+        '            return 200 "ok\\n";',
+        "        }",
+    ]
+    for prefix in sorted(by_prefix):
+        route = by_prefix[prefix]
+        target = f"http://{_upstream(route.upstream_host, route.port)}/"
+        for location in (f"= {prefix}", f"{prefix}/"):
+            lines += ["", f"        location {location} {{  # endpoint {route.endpoint}",
+                      *_proxy_headers(prefix), f"            proxy_pass {target};", "        }"]
+    lines += [
+        "",
+        "        location / {",
+        "            default_type application/json;",
+        "            return 404 '{\"error\": \"not found\", "
+        "\"detail\": \"no endpoint has a route for this path\"}\\n';",
+        "        }",
+        "    }",
+        "}",
+        "",
+    ]
+    text = "\n".join(lines)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return text.replace(_ID_PLACEHOLDER, digest)
+
+
+def config_id(config_text: str) -> str | None:
+    """The id of a rendered config: the proxy sends it in ``X-Workbench-Config`` on health."""
+    match = _ID_LINE.search(config_text)
+    return match.group(1) if match else None
+
+
+def _check(route: Route) -> str:
+    prefix = route.prefix.rstrip("/")
+    segments = prefix.split("/")[1:]
+    if not _PREFIX.match(route.prefix) or not prefix or {".", ".."} & set(segments):
+        raise BadInput(f"route {route.prefix!r} of endpoint '{route.endpoint}' is not a path "
+                       "prefix", f"write e.g. /{route.endpoint}")
+    if not _HOST.match(route.upstream_host) or not _HOST.match(route.endpoint):
+        raise BadInput(f"bad upstream {route.upstream_host!r} for endpoint {route.endpoint!r}",
+                       "upstreams are container names: a-z, 0-9, '.', '_' and '-'")
+    if isinstance(route.port, bool) or not isinstance(route.port, int) or \
+            not 1 <= route.port <= 65535:
+        raise BadInput(f"bad port {route.port!r} for endpoint '{route.endpoint}'",
+                       "use a port between 1 and 65535")
+    return prefix
+
+
+def _upstream(host: str, port: int) -> str:
+    return f"up_{host}_{port}"
+
+
+def _proxy_headers(prefix: str) -> list[str]:
+    # proxy_set_header is inherited only by levels that set none, so each location sets all.
+    headers = (("Host", "$wb_host"), ("X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+               ("X-Forwarded-Proto", "$scheme"), ("X-Forwarded-Host", "$wb_host"),
+               ("X-Forwarded-Prefix", prefix), ("X-Request-Id", "$wb_request_id"),
+               ("Upgrade", "$http_upgrade"), ("Connection", "$wb_connection"))
+    return [f"            proxy_set_header {name} {value};" for name, value in headers]
+
+
+# -- the container ----------------------------------------------------------------------------
+def ensure_network(engine: Engine, project: str, env: str) -> str:
+    """The id of the environment's network, created when missing."""
+    import docker.errors
+
+    client = engine.client
+    found = client.networks.list(filters={"label": _filter(labels(project, env, "network"))})
+    if found:
+        return str(found[0].id)
+    name = network_name(project, env)
+    try:
+        return str(client.networks.create(name, driver="bridge",
+                                          labels=labels(project, env, "network")).id)
+    except docker.errors.APIError as exc:
+        if exc.status_code == 409:  # made by someone else meanwhile, or without our labels
+            return str(client.networks.get(name).id)
+        raise OperationFailed(f"could not create network {name} on {engine.where}: "
+                              f"{_explain(exc)}", "check the Docker Engine there") from None
+
+
+def ensure_proxy(engine: Engine, project: str, env: str, image: str, port: int,
+                 bind: str = "0.0.0.0", ready_timeout: float = 20.0) -> str:
+    """The id of the environment's running proxy, created (with no routes) when missing.
+
+    The proxy publishes ``bind:port`` (all interfaces by default; "127.0.0.1" keeps it local).
+    Returns once nginx runs, so :func:`apply` can reload it right away. An existing proxy is
+    started if stopped, never recreated: one published elsewhere is an error naming the fix.
+    """
+    import docker.errors
+
+    name = proxy_name(project, env)
+    try:
+        ensure_network(engine, project, env)
+        container = _find(engine, project, env)
+        if container is None:
+            container = _create(engine, project, env, image, port, bind)
+        else:
+            _check_published(container, port, bind)
+        if container.status != "running":
+            container.start()
+    except docker.errors.APIError as exc:
+        raise OperationFailed(f"could not start the proxy {name} on {engine.where}: "
+                              f"{_explain(exc)}", _start_fix(exc, port)) from None
+    _wait_ready(engine, container, ready_timeout)
+    return str(container.id)
+
+
+def apply(engine: Engine, proxy_container_id: str, config_text: str) -> None:
+    """Make the proxy serve ``config_text``: stage, ``nginx -t``, move into place, reload.
+
+    Raises :class:`OperationFailed` with nginx's own line when the check fails; the proxy then
+    keeps serving its previous config. The reload is graceful (``nginx -s reload``).
+    """
+    import docker.errors
+
+    try:
+        container = engine.container(proxy_container_id)
+    except docker.errors.NotFound:
+        raise OperationFailed(f"the proxy container {proxy_container_id[:12]} is gone from "
+                              f"{engine.where}", "deploy again: it is created when missing"
+                              ) from None
+    staging = f"{CONF_DIR}/nginx.conf.new-{uuid.uuid4().hex[:12]}"
+    with _lock(str(container.id)):
+        try:
+            container.put_archive(CONF_DIR, _tar({staging.rsplit("/", 1)[1]: config_text}))
+            code, output = _exec(container, "nginx", "-t", "-c", staging)
+            if code != 0:
+                _exec(container, "rm", "-f", staging)
+                raise OperationFailed(f"the new proxy config was refused by nginx -t: "
+                                      f"{_nginx_error(output)}",
+                                      "nothing changed: the proxy still serves its previous "
+                                      "config; check that every upstream container exists on "
+                                      "the environment's network")
+            code, output = _exec(container, "mv", "-f", staging, CONF_PATH)
+            if code != 0:
+                raise OperationFailed(f"could not put the proxy config in place: "
+                                      f"{_nginx_error(output)}", "see the proxy's logs")
+            code, output = _exec(container, "nginx", "-s", "reload", "-c", CONF_PATH)
+            if code != 0:
+                raise OperationFailed(f"the proxy did not reload: {_nginx_error(output)}",
+                                      f"see 'docker logs {container.name}'")
+        except docker.errors.APIError as exc:
+            raise OperationFailed(f"could not update the proxy {container.name}: "
+                                  f"{_explain(exc)}", "check that it is running") from None
+
+
+def _find(engine: Engine, project: str, env: str) -> Container | None:
+    found = engine.client.containers.list(
+        all=True, filters={"label": _filter(labels(project, env, "proxy"))})
+    return found[0] if found else None
+
+
+def _create(engine: Engine, project: str, env: str, image: str, port: int,
+            bind: str) -> Container:
+    import docker.errors
+
+    client = engine.client
+    if not engine.image_exists(image):
+        _pull(client, image, engine.where)
+    name = proxy_name(project, env)
+    try:
+        container = client.containers.create(
+            image, entrypoint=["nginx"], command=["-c", CONF_PATH, "-g", "daemon off;"],
+            name=name, labels=labels(project, env, "proxy"), network=network_name(project, env),
+            ports={f"{LISTEN_PORT}/tcp": (bind, port)}, stop_signal="SIGQUIT",
+            restart_policy={"Name": "unless-stopped"})
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:
+            raise
+        return client.containers.get(name)  # created meanwhile by another workbench
+    try:
+        container.put_archive("/etc", _tar({"workbench/nginx.conf": render(project, env, ())}))
+    except BaseException:
+        container.remove(force=True)
+        raise
+    return container
+
+
+def _pull(client: docker.DockerClient, image: str, where: str) -> None:
+    import docker.errors
+    from docker.utils import parse_repository_tag
+
+    repository, tag = parse_repository_tag(image)
+    try:
+        client.images.pull(repository, tag=tag or "latest")
+    except docker.errors.APIError as exc:
+        raise OperationFailed(f"the proxy image {image} is not on {where} and could not be "
+                              f"pulled: {_explain(exc)}", "load it there (docker load) or set "
+                              "another proxy image") from None
+
+
+def _check_published(container: Container, port: int, bind: str) -> None:
+    bindings = (container.attrs.get("HostConfig", {}).get("PortBindings") or {})
+    published = [(b.get("HostIp") or "0.0.0.0", str(b.get("HostPort")))
+                 for b in bindings.get(f"{LISTEN_PORT}/tcp") or []]
+    if (bind or "0.0.0.0", str(port)) not in published:
+        shown = ", ".join(f"{ip}:{p}" for ip, p in published) or "nothing"
+        raise OperationFailed(f"the proxy {container.name} publishes {shown}, not {bind}:{port}",
+                              f"remove it ('docker rm -f {container.name}') to have it "
+                              "recreated on the new port at the next deploy")
+
+
+def _wait_ready(engine: Engine, container: Container, timeout: float) -> None:
+    """Wait until nginx has written its pid file, i.e. its master runs with a loaded config."""
+    import docker.errors
+
+    deadline = time.monotonic() + timeout
+    while True:
+        container.reload()
+        if container.status == "running":
+            try:
+                if _exec(container, "cat", PID_PATH)[0] == 0:
+                    return
+            except docker.errors.APIError:
+                pass  # restarting between reload() and exec
+        stopped = container.status in ("exited", "dead")
+        if stopped or time.monotonic() >= deadline:
+            tail = engine.tail(str(container.id), 5)
+            last = tail[-1] if tail else f"status {container.status}"
+            within = "" if stopped else f" within {timeout:g}s"
+            raise OperationFailed(f"the proxy {container.name} did not start{within}: {last}",
+                                  f"see 'docker logs {container.name}'")
+        time.sleep(0.1)
+
+
+def _exec(container: Container, *argv: str) -> tuple[int, str]:
+    result = container.exec_run(list(argv), stdout=True, stderr=True)
+    output: Any = result.output
+    text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output or "")
+    return int(result.exit_code if result.exit_code is not None else -1), text
+
+
+def _nginx_error(output: str) -> str:
+    """nginx's first error, without time, level and pid: ``host not found in upstream ...``."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        match = _NGINX_ERROR.search(line)
+        if match:
+            return match.group(1)[:300]
+    return lines[0].removeprefix("nginx: ")[:300] if lines else "no output"
+
+
+def _tar(files: dict[str, str]) -> bytes:
+    """A tar of text files (mode 0644), with an entry for each parent folder."""
+    buffer = io.BytesIO()
+    now = int(time.time())
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        folders = sorted({"/".join(path.split("/")[:i]) for path in files
+                          for i in range(1, path.count("/") + 1)})
+        for folder in folders:
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
+            tar.addfile(info)
+        for path, text in files.items():
+            data = text.encode("utf-8")
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.mtime = len(data), 0o644, now
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _filter(values: dict[str, str]) -> list[str]:
+    return [f"{key}={value}" for key, value in values.items()]
+
+
+def _explain(exc: Exception) -> str:
+    text = str(getattr(exc, "explanation", None) or exc)
+    return " ".join(text.split())[:300]
+
+
+def _start_fix(exc: Exception, port: int) -> str:
+    if "address already in use" in _explain(exc) or "port is already allocated" in _explain(exc):
+        return f"free port {port} on that host or set another proxy_port for the environment"
+    return "check the Docker Engine there (docker ps -a, docker logs)"
+
+
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock(container_id: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(container_id, threading.Lock())

@@ -1,0 +1,49 @@
+"""Open every host of an environment for a deploy: engine, state root, and container access.
+
+A remote host gives its Docker engine through the forwarded socket, its state root over SFTP,
+and reaches containers (for health checks) through SSH direct-tcpip channels. The ``local``
+environment gives the local engine, a state root under ``$XDG_STATE_HOME`` and plain TCP.
+Hosts are opened in parallel; if one cannot be reached, the others are closed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .model import Environment, Host, Project
+from .ops.deploy import Site
+from .ssh import LocalEngine, RemoteEngine
+from .state import LocalStore, SFTPStore, local_root, remote_root
+
+
+@contextlib.asynccontextmanager
+async def open_sites(project: Project, env: Environment) -> AsyncIterator[list[Site]]:
+    async with contextlib.AsyncExitStack() as stack:
+        if env.is_local:
+            engine = await stack.enter_async_context(LocalEngine())
+            store = LocalStore(local_root(project.name, env.name))
+            yield [Site("local", engine, store, asyncio.open_connection)]
+            return
+        opened = await asyncio.gather(*(_open(stack, project, env, host) for host in env.hosts),
+                                      return_exceptions=True)
+        for item in opened:
+            if isinstance(item, BaseException):
+                raise item
+        yield [item for item in opened if isinstance(item, Site)]
+
+
+async def _open(stack: contextlib.AsyncExitStack, project: Project, env: Environment,
+                host: Host) -> Site:
+    remote = RemoteEngine(host, env.name)
+    engine = await stack.enter_async_context(remote)
+    conn: Any = remote.conn
+    sftp = await stack.enter_async_context(await conn.start_sftp_client())
+    store = SFTPStore(sftp, remote_root(project.name, env.name), host.spec)
+
+    async def connect(address: str, port: int) -> Any:
+        return await conn.open_connection(address, port)
+
+    return Site(host.spec, engine, store, connect)

@@ -1,0 +1,537 @@
+"""SSH to the hosts of an environment (asyncssh), and the Docker engine reached through it.
+
+::
+
+    connect(host, env)            an SSH connection; the host key is checked against known_hosts
+    remote_engine(host, env)      async with: an Engine on the host's docker socket, forwarded
+                                  over SSH to a private local unix socket
+    environment_engine(env, host) async with: the same for any environment (local: local socket)
+    host_key(host)                the key the server offers, with its fingerprint
+    trust(host, replace, env)     record that key in known_hosts
+
+Settings come from the Host (workbench.yaml) first, then ``~/.ssh/config`` (HostName, Port,
+User, IdentityFile, UserKnownHostsFile, HostKeyAlias, ProxyJump...), then asyncssh's defaults
+(the agent at SSH_AUTH_SOCK, ``~/.ssh/id_*``). Host keys are always checked, against the
+UserKnownHostsFile of the config or ``~/.ssh/known_hosts``; ``UserKnownHostsFile none`` does not
+turn checking off. Errors: :class:`Unreachable` (exit 3) when a host cannot be reached, refuses
+us or shows an unknown or changed key; :class:`BadInput` (exit 2) for unusable SSH settings or a
+conflicting ``trust``.
+
+asyncssh and the docker SDK are imported inside functions, so commands without SSH never load
+them. Engine calls through the tunnel must run in threads (:func:`workbench.engine.blocking`):
+the forward is served by the event loop, so a blocking call on the loop would wait forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from .engine import Engine
+from .errors import BadInput, Unreachable, WorkbenchError
+from .model import DEFAULT_SOCKET, Environment, Host
+
+if TYPE_CHECKING:
+    import asyncssh
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds to connect, exchange keys and log in, unless ConnectTimeout in ~/.ssh/config says."""
+DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
+
+
+class HostKey(NamedTuple):
+    """A server's public host key."""
+
+    key_type: str
+    """e.g. ``ssh-ed25519``"""
+    fingerprint: str
+    """``SHA256:...``, as ``ssh-keygen -lf`` prints it"""
+    openssh: str
+    """``TYPE BASE64``: the key as a known_hosts line holds it after the host names"""
+
+    def __str__(self) -> str:
+        return f"{self.key_type} {self.fingerprint}"
+
+
+@dataclass(frozen=True, slots=True)
+class Trusted:
+    """What :func:`trust` did for one host."""
+
+    status: Literal["trusted", "replaced", "already trusted"]
+    where: str
+    key: HostKey
+    known_hosts: Path
+    old: tuple[str, ...] = ()
+    """Fingerprints of the keys that were replaced."""
+
+    @property
+    def line(self) -> str:
+        was = f" (was {', '.join(self.old)})" if self.old else ""
+        return f"{self.status} {self.where} {self.key}{was}"
+
+    def __str__(self) -> str:
+        return self.line
+
+
+# -- pure parts -------------------------------------------------------------------------------
+def known_hosts_name(host: str, port: int | None) -> str:
+    """The host as known_hosts names it: ``host`` on port 22, else ``[host]:port``."""
+    host = host.strip("[]")
+    return host if port in (None, 22) else f"[{host}]:{port}"
+
+
+def fingerprint(openssh: str) -> str:
+    """``SHA256:...`` of a public key given as ``TYPE BASE64 [comment]``."""
+    blob = base64.b64decode(openssh.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def without_host(text: str, name: str) -> tuple[str, int]:
+    """known_hosts ``text`` with the entries for ``name`` (plain or hashed) removed.
+
+    A line naming other hosts too keeps them; ``@cert-authority``/``@revoked`` lines, wildcard
+    patterns and comments stay. Returns the new text and how many entries were removed.
+    """
+    kept: list[str] = []
+    removed = 0
+    for line in text.splitlines(keepends=True):
+        fields = line.split(None, 1)
+        if len(fields) < 2 or fields[0].startswith(("#", "@")):
+            kept.append(line)
+            continue
+        patterns = fields[0].split(",")
+        rest = [p for p in patterns if not _names(p, name)]
+        removed += len(patterns) - len(rest)
+        if len(rest) == len(patterns):
+            kept.append(line)
+        elif rest:
+            kept.append(line.replace(fields[0], ",".join(rest), 1))
+    return "".join(kept), removed
+
+
+def _names(pattern: str, name: str) -> bool:
+    """Whether one known_hosts host pattern is exactly ``name`` (hashed ``|1|salt|hash`` too)."""
+    if pattern.startswith("|1|"):
+        try:
+            _, _, salt, digest = pattern.split("|")
+            mac = hmac.new(base64.b64decode(salt), name.encode(), hashlib.sha1).digest()
+            return hmac.compare_digest(mac, base64.b64decode(digest))
+        except ValueError:
+            return False
+    return pattern.lower() == name.lower()
+
+
+# -- where a Host really is -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """A Host after ``~/.ssh/config``: where asyncssh connects and which key it expects."""
+
+    spec: str
+    """The host as workbench.yaml names it (maybe a config alias)."""
+    port_arg: Any
+    options: asyncssh.SSHClientConnectionOptions
+    known_hosts: tuple[Path, ...]
+    """Files checked; :func:`trust` writes to the first."""
+
+    @property
+    def host(self) -> str:
+        return str(self.options.host)
+
+    @property
+    def port(self) -> int:
+        return int(self.options.port)
+
+    @property
+    def key_name(self) -> str:
+        """The known_hosts name of the host's key (HostKeyAlias is used as is, like OpenSSH)."""
+        return self.options.host_key_alias or known_hosts_name(self.host, self.port)
+
+    @property
+    def timeout(self) -> float:
+        return float(self.options.connect_timeout or CONNECT_TIMEOUT)
+
+    @property
+    def where(self) -> str:
+        """``user@host:port``, after the alias when ~/.ssh/config renamed the host."""
+        real = f"{self.options.username}@{self.address}"
+        return real if self.spec == self.host else f"{self.spec} ({real})"
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def known(self) -> asyncssh.SSHKnownHosts:
+        """Every entry of the known_hosts files that exist."""
+        import asyncssh
+
+        known = asyncssh.SSHKnownHosts()
+        for path in self.known_hosts:
+            try:
+                known.load(path.read_text(encoding="utf-8", errors="replace"))
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise BadInput(f"cannot read {path} ({exc.strerror})",
+                               "check its permissions") from None
+            except ValueError as exc:
+                raise BadInput(f"{path}: {exc}", "fix or remove that line") from None
+        return known
+
+    def known_keys(self, known: asyncssh.SSHKnownHosts, addr: str = "") -> list[Any]:
+        """The keys known_hosts trusts for this host, matched the way asyncssh does."""
+        import asyncssh
+
+        port = None if self.port == 22 else self.port
+        host = self.options.host_key_alias or self.host
+        return list(asyncssh.match_known_hosts(known, host, addr, port)[0])
+
+
+async def _resolve(host: Host) -> _Target:
+    """Apply ~/.ssh/config to ``host``: explicit user and port win over the config's."""
+    import asyncssh
+
+    name = host.host.strip("[]")
+    # Host cannot tell an absent port from ':22', so 22 lets ~/.ssh/config decide.
+    port_arg: Any = host.port if host.port not in (None, 22) else ()
+    try:
+        options = await asyncssh.SSHClientConnectionOptions.construct(
+            config=(), host=name, port=port_arg, username=host.user or ())
+    except (asyncssh.Error, ValueError, OSError) as exc:
+        raise BadInput(f"cannot use the SSH settings for {host.spec} ({_reason(exc)})",
+                       "check ~/.ssh/config and the key files it names") from None
+    files = options.known_hosts if isinstance(options.known_hosts, list) else []
+    paths = tuple(Path(str(f)).expanduser() for f in files) or (
+        Path(DEFAULT_KNOWN_HOSTS).expanduser(),)
+    return _Target(spec=name, port_arg=port_arg, options=options, known_hosts=paths)
+
+
+# -- connecting -------------------------------------------------------------------------------
+async def connect(host: Host, env: str | None = None) -> asyncssh.SSHClientConnection:
+    """An SSH connection to ``host`` whose host key known_hosts vouches for.
+
+    ``env`` names the environment in the fix of an unknown or changed key.
+    """
+    target = await _resolve(host)
+    return await _connect(target, env)
+
+
+async def _connect(target: _Target, env: str | None) -> asyncssh.SSHClientConnection:
+    import asyncssh
+
+    known = target.known()
+    offered: list[tuple[str, Any]] = []
+
+    class Client(asyncssh.SSHClient):
+        def validate_host_public_key(self, host: str, addr: str, port: int,
+                                     key: asyncssh.SSHKey) -> bool:
+            offered.append((addr, key))  # not in known_hosts: remember it, refuse it
+            return False
+
+    try:
+        async with asyncio.timeout(target.timeout):
+            return await asyncssh.connect(target.spec, target.port_arg, options=target.options,
+                                          known_hosts=known, client_factory=Client)
+    except asyncssh.HostKeyNotVerifiable as exc:
+        if not offered:
+            raise Unreachable(f"host key of {target.address} was refused ({exc.reason})",
+                              f"check {target.known_hosts[0]} for @revoked or "
+                              "@cert-authority lines") from None
+        addr, key = offered[-1]
+        raise _key_problem(target, _host_key(key), target.known_keys(known, addr),
+                           env) from None
+    except asyncssh.KeyExchangeFailed as exc:
+        trusted = target.known_keys(known)
+        if not trusted:
+            raise _unreachable(exc, target) from None
+        # known_hosts only holds key types the server no longer offers: a changed key too
+        key = await _fetch_key(target, ())
+        if str(key) in _fingerprints(trusted):
+            raise _unreachable(exc, target) from None
+        raise _key_problem(target, key, trusted, env) from None
+    except Exception as exc:
+        raise _unreachable(exc, target) from None
+
+
+def _key_problem(target: _Target, key: HostKey, trusted: list[Any],
+                 env: str | None) -> Unreachable:
+    where = f"host key of {target.address}"
+    if not trusted:
+        return Unreachable(f"{where} is not known ({key})",
+                           f"check the fingerprint and run 'workbench --batch trust "
+                           f"{env or 'ENV'}'")
+    old = ", ".join(_fingerprints(trusted))
+    files = str(target.known_hosts[0]) if len(target.known_hosts) == 1 else "known_hosts"
+    return Unreachable(f"{where} has CHANGED: the server offers {key}, {files} expects {old}",
+                       "check the new key with the server's admin, then run 'workbench --batch "
+                       f"trust {env or 'ENV'} --replace'")
+
+
+def _unreachable(exc: BaseException, target: _Target) -> WorkbenchError:
+    """One line for a failed SSH connection."""
+    import asyncssh
+
+    address, user = target.address, target.options.username
+    if isinstance(exc, WorkbenchError):
+        return exc
+    if isinstance(exc, asyncssh.PermissionDenied):
+        return Unreachable(f"{user}@{address} refused our SSH keys",
+                           f"add your public key to ~{user}/.ssh/authorized_keys there, load "
+                           "it into ssh-agent, or set IdentityFile for it in ~/.ssh/config")
+    if isinstance(exc, ConnectionRefusedError):
+        return Unreachable(f"{address} refused the connection (nothing listens on port "
+                           f"{target.port})", "check the host and port, and that sshd runs there")
+    if isinstance(exc, socket.gaierror):
+        return Unreachable(f"cannot resolve the host name '{target.host}' ({exc.strerror})",
+                           "check its spelling, or add a Host entry with HostName to "
+                           "~/.ssh/config")
+    if isinstance(exc, TimeoutError):
+        return Unreachable(f"no SSH answer from {address} within {target.timeout:g} s",
+                           "check the address, the port and the firewalls on the way")
+    if isinstance(exc, OSError):
+        return Unreachable(f"cannot reach {address} ({exc.strerror or exc})",
+                           "check the address, the port and the network")
+    if isinstance(exc, asyncssh.Error):
+        return Unreachable(f"SSH to {user}@{address} failed ({_reason(exc)})",
+                           "check that sshd runs there and accepts your key")
+    raise exc
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "reason", "") or exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+# -- host keys --------------------------------------------------------------------------------
+def _host_key(key: Any) -> HostKey:
+    openssh = " ".join(key.export_public_key("openssh").decode().split()[:2])
+    return HostKey(openssh.split()[0], fingerprint(openssh), openssh)
+
+
+def _fingerprints(keys: list[Any]) -> list[str]:
+    return [str(_host_key(k)) for k in keys]
+
+
+async def _fetch_key(target: _Target, algs: Any) -> HostKey:
+    """The key the server offers, preferring ``algs`` (the types known_hosts holds)."""
+    import asyncssh
+
+    try:
+        async with asyncio.timeout(target.timeout):
+            key = await asyncssh.get_server_host_key(
+                target.spec, target.port_arg, options=target.options,
+                server_host_key_algs=algs)
+    except Exception as exc:
+        raise _unreachable(exc, target) from None
+    if key is None:
+        raise Unreachable(f"{target.address} showed no host key", "use OpenSSH's sshd there")
+    return _host_key(key)
+
+
+async def _offered(target: _Target, trusted: list[Any]) -> HostKey:
+    """The server's key of a type known_hosts holds (as connect sees it), else its default."""
+    import asyncssh
+
+    algs = [alg.decode() for k in trusted for alg in k.sig_algorithms]
+    if algs:
+        with contextlib.suppress(asyncssh.KeyExchangeFailed):
+            return await _fetch_key(target, algs)
+    return await _fetch_key(target, ())
+
+
+async def host_key(host: Host) -> HostKey:
+    """The key ``host`` offers, without trusting it."""
+    target = await _resolve(host)
+    return await _offered(target, target.known_keys(target.known()))
+
+
+async def trust(host: Host, replace: bool = False, env: str | None = None) -> Trusted:
+    """Record the server's key of ``host`` in the known_hosts file that :func:`connect` uses.
+
+    A different key known for the host is an error, unless ``replace`` removes it first.
+    """
+    target = await _resolve(host)
+    trusted = target.known_keys(target.known())
+    key = await _offered(target, trusted)
+    path = target.known_hosts[0]
+    old = _fingerprints(trusted)
+    if str(key) in old:
+        return Trusted("already trusted", target.where, key, path)
+    if old and not replace:
+        raise BadInput(f"known_hosts already holds {', '.join(old)} for {target.address}, "
+                       f"but the server offers {key}",
+                       "check the new key with the server's admin, then run 'workbench --batch "
+                       f"trust {env or 'ENV'} --replace'")
+    await asyncio.to_thread(_record, path, target.key_name, key.openssh, replace)
+    return Trusted("replaced" if old else "trusted", target.where, key, path, tuple(old))
+
+
+def _record(path: Path, name: str, openssh: str, replace: bool) -> None:
+    """Add ``name openssh`` to known_hosts ``path`` (0600, folder 0700 when created)."""
+    path = path.resolve()
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=0o700, parents=True)
+    try:
+        text = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        text, mode = "", 0o600
+    if replace:
+        text, _ = without_host(text, name)
+    if text and not text.endswith("\n"):
+        text += "\n"
+    text += f"{name} {openssh}\n"
+    fd, tmp = tempfile.mkstemp(prefix=".known_hosts.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# -- engines ----------------------------------------------------------------------------------
+class LocalEngine:
+    """``async with LocalEngine() as engine``: the local engine (``DOCKER_HOST`` or socket)."""
+
+    conn: asyncssh.SSHClientConnection | None = None
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+
+    async def __aenter__(self) -> Engine:
+        self.engine = await asyncio.to_thread(Engine.local)
+        return self.engine
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.engine is not None:
+            await asyncio.to_thread(self.engine.close)
+            self.engine = None
+
+
+class RemoteEngine:
+    """``async with RemoteEngine(host, env) as engine``: the host's Docker engine over SSH.
+
+    The host's docker socket is forwarded to ``<private 0700 dir>/docker.sock`` and the docker
+    SDK talks to that. :attr:`conn` is the SSH connection (for SFTP and commands).
+    """
+
+    def __init__(self, host: Host, env: str | None = None) -> None:
+        self.host = host
+        self.env = env
+        self.conn: asyncssh.SSHClientConnection | None = None
+        self.engine: Engine | None = None
+        self.socket: str | None = None
+        """The local end of the forward."""
+        self._listener: Any = None
+        self._folder: str | None = None
+
+    async def __aenter__(self) -> Engine:
+        target = await _resolve(self.host)
+        self.conn = await _connect(target, self.env)
+        remote = self.host.docker_socket or DEFAULT_SOCKET
+        user = target.options.username
+        where = f"{user}@{target.address}"
+        try:
+            self._folder = _private_folder()
+            self.socket = os.path.join(self._folder, "docker.sock")
+            self._listener = await self.conn.forward_local_path(self.socket, remote)
+            client = await asyncio.to_thread(_docker_client, self.socket)
+        except Exception as exc:
+            reason = await _socket_problem(self.conn, remote, user, exc)
+            await self._close()
+            raise Unreachable(f"docker socket {remote} on {where} does not answer ({reason})",
+                              f"check that Docker runs there and that {user} may use it, or set "
+                              "docker_socket for this host in workbench.yaml") from None
+        except BaseException:
+            await self._close()
+            raise
+        self.engine = Engine(client, where=where)
+        return self.engine
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        if self.engine is not None:
+            await asyncio.to_thread(self.engine.close)
+            self.engine = None
+        if self._listener is not None:
+            self._listener.close()
+            await self._listener.wait_closed()
+            self._listener = None
+        if self.conn is not None:
+            self.conn.close()
+            await self.conn.wait_closed()
+            self.conn = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+def _private_folder() -> str:
+    """A fresh 0700 folder short enough for a unix socket path (about 100 bytes at most)."""
+    folder = tempfile.mkdtemp(prefix="wb-ssh-")
+    if len(folder) > 80:
+        os.rmdir(folder)
+        folder = tempfile.mkdtemp(prefix="wb-ssh-", dir="/tmp")
+    return folder
+
+
+async def _socket_problem(conn: Any, remote: str, user: str, exc: Exception) -> str:
+    """Why the forwarded socket failed: ask sshd to open it once more, to tell the cases apart."""
+    import asyncssh
+
+    if conn is None or isinstance(exc, OSError):
+        return _reason(exc)
+    try:
+        _, writer = await conn.open_unix_connection(remote)
+    except asyncssh.ChannelOpenError:
+        return f"sshd cannot open it: it is missing, or {user} may not use it"
+    except (asyncssh.Error, OSError):
+        return _reason(exc)
+    writer.close()
+    return _reason(exc)
+
+
+def _docker_client(path: str) -> Any:
+    import docker
+
+    client = docker.DockerClient(base_url=f"unix://{path}", max_pool_size=64, timeout=120)
+    try:
+        client.ping()
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def remote_engine(host: Host, env: str | None = None) -> RemoteEngine:
+    """``async with remote_engine(host, env) as engine``; ``env`` names the fix of key errors."""
+    return RemoteEngine(host, env)
+
+
+def environment_engine(env: Environment, host: Host | None = None) -> LocalEngine | RemoteEngine:
+    """``async with environment_engine(env, host) as engine``: one path for every environment.
+
+    ``host`` is one of ``env.hosts`` (optional when there is one); ignored for ``local``.
+    """
+    if env.is_local:
+        return LocalEngine()
+    if host is None:
+        if len(env.hosts) != 1:
+            raise ValueError(f"environment '{env.name}' has {len(env.hosts)} hosts: pick one")
+        host = env.hosts[0]
+    return RemoteEngine(host, env.name)
