@@ -36,6 +36,7 @@ from ..context import BuildContext, build_context
 from ..engine import LABEL, Engine, Stream, blocking
 from ..errors import BadInput, OperationFailed
 from ..events import Emit, LogLines, Result, Steps, Warning
+from ..health import wait_healthy
 from ..lock import EnvLock
 from ..logstream import LogHub
 from ..model import Endpoint, Environment, Project
@@ -232,12 +233,6 @@ def names_for(project: str, env: str) -> tuple[str, str]:
     return prefix, prefix
 
 
-class _Failed(OperationFailed):
-    def __init__(self, problem: str, last_lines: Sequence[str] = ()) -> None:
-        super().__init__(problem)
-        self.last_lines = tuple(last_lines)
-
-
 class _Deploy:
     def __init__(self, project: Project, env: Environment, emit: Emit, options: DeployOptions,
                  sites: list[Site], hub: LogHub) -> None:
@@ -365,7 +360,8 @@ class _Deploy:
             pump.feed([f"{site.name}: image {image} exists: not rebuilt"])
             return
         if not item.context.data:
-            raise _Failed(f"image {image} is no longer on {site.name}", "deploy that version again")
+            raise OperationFailed(f"image {image} is no longer on {site.name}",
+                                  "deploy that version again")
         pump.feed([f"{site.name}: building {image}"])
         labels = {**self.labels, f"{LABEL}endpoint": item.endpoint.name,
                   f"{LABEL}version": item.context.version}
@@ -415,24 +411,22 @@ class _Deploy:
         return container
 
     async def _health(self, site: Site, endpoint: Endpoint, container: str) -> None:
-        timeout = self.options.health_timeout or endpoint.health_timeout
-        deadline = time.monotonic() + timeout
-        last = "no answer yet"
-        while True:
-            exited, address = await blocking(lambda: _state(site.engine, container,
-                                                            self.network))
-            if exited is not None:
-                raise _Failed(f"the new container exited with code {exited} before it became "
-                              "healthy", await blocking(lambda: site.engine.tail(container)))
-            if address:
-                last = await _http_status(site.connect, address, endpoint.port, endpoint.health)
-                if last == "200":
-                    return
-            if time.monotonic() >= deadline:
-                tail = await blocking(lambda: site.engine.tail(container))
-                raise _Failed(f"GET {endpoint.health} did not answer 200 within {timeout:g}s "
-                              f"(last: {last})", tail)
-            await asyncio.sleep(0.25)
+        address = ""
+
+        async def exited() -> int | None:
+            nonlocal address
+            code, address = await blocking(lambda: _state(site.engine, container, self.network))
+            return code
+
+        async def status() -> str:
+            if not address:
+                return "no address on the network yet"
+            return await _http_status(site.connect, address, endpoint.port, endpoint.health)
+
+        await wait_healthy(endpoint.health, self.options.health_timeout or endpoint.health_timeout,
+                           exited=exited, status=status, what="the new container",
+                           tail=lambda: blocking(lambda: site.engine.tail(container)),
+                           interval=0.25)
 
     async def _switch(self, site: Site, endpoint: Endpoint, container: str) -> None:
         async with site.switching:

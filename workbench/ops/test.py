@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import time
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from secrets import token_hex
@@ -30,6 +29,7 @@ from ..context import build_context
 from ..engine import LABEL, Engine, Stream, blocking, http_status
 from ..errors import BadInput, OperationFailed, WorkbenchError
 from ..events import Emit, Result, Steps, Warning
+from ..health import wait_healthy
 from ..logstream import LineSplitter, LogHub, LogPump
 from ..model import LOCAL, Endpoint, Project
 from ..secrets import secrets_for
@@ -287,23 +287,14 @@ class _Run:
         return await blocking(start)
 
     async def _health(self, endpoint: Endpoint, container: str, base_url: str) -> None:
-        timeout = self.options.health_timeout or endpoint.health_timeout
-        deadline = time.monotonic() + timeout
+        async def exited() -> int | None:
+            state = await blocking(lambda: self.engine.exited(self.engine.container(container)))
+            return None if state is None else state.code
+
         url = base_url + endpoint.health
-        last: int | str = "no answer yet"
-        while True:
-            exited = await blocking(lambda: self.engine.exited(self.engine.container(container)))
-            if exited is not None:
-                raise _Failed(f"the container exited with code {exited.code} before it became "
-                              "healthy", await blocking(lambda: self.engine.tail(container)))
-            last = await blocking(lambda: http_status(url))
-            if last == 200:
-                return
-            if time.monotonic() >= deadline:
-                tail = await blocking(lambda: self.engine.tail(container))
-                raise _Failed(f"GET {endpoint.health} did not answer 200 within {timeout:g}s "
-                              f"(last: {last})", tail)
-            await asyncio.sleep(0.2)
+        await wait_healthy(endpoint.health, self.options.health_timeout or endpoint.health_timeout,
+                           exited=exited, status=lambda: blocking(lambda: http_status(url)),
+                           tail=lambda: blocking(lambda: self.engine.tail(container)))
 
     async def _tests(self, endpoint: Endpoint, base_url: str, pump: LogPump) -> None:
         if not endpoint.test:
@@ -352,14 +343,6 @@ class _Run:
             if log_task is not None:
                 logs.close()
                 await asyncio.gather(log_task, return_exceptions=True)
-
-
-class _Failed(OperationFailed):
-    """A start or health failure, with the container's last log lines."""
-
-    def __init__(self, problem: str, last_lines: Sequence[str]) -> None:
-        super().__init__(problem, "see its last log lines")
-        self.last_lines = tuple(last_lines)
 
 
 async def _uninterrupted(coro: Coroutine[Any, Any, None]) -> None:
