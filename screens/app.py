@@ -24,14 +24,18 @@ from textual.message import Message
 
 from workbench import settings as user_settings
 from workbench.errors import BadInput, ExitCode, Interrupted, WorkbenchError
+from workbench.logstream import favour_throughput
 
 from .common import failure_line
 from .confirm import ConfirmByName
+from .deploy_run import DeployRunScreen
 from .help import HelpScreen, describe
 from .main import Discovery, MainScreen, discover
 from .matrix import StatusProvider
 from .new_child import NewChildForm
 from .palette import ActionsProvider
+from .releases_view import EnvironmentPicker, LockView, ReleasePicker
+from .test_run import TestRunScreen
 from .welcome import WelcomeScreen
 
 PROG = "workbench"
@@ -143,6 +147,7 @@ class WorkbenchApp(App[int]):
 # -- entry ------------------------------------------------------------------------------------
 SCREENS: tuple[type[DOMNode], ...] = (
     WorkbenchApp, MainScreen, WelcomeScreen, NewChildForm, ConfirmByName, HelpScreen,
+    TestRunScreen, DeployRunScreen, EnvironmentPicker, ReleasePicker, LockView,
 )
 
 
@@ -173,8 +178,12 @@ def run(argv: list[str]) -> int:
     """Start the TUI; returns the exit code. Errors print one line, never a traceback."""
     try:
         start = parse_args(argv)
+        favour_throughput()
         settings = user_settings.load(binding_ids())
-        app = WorkbenchApp(start, settings=settings, discovery=discover(start, read_first=True))
+        from .deploy_status import DeployStatus
+
+        app = WorkbenchApp(start, settings=settings, discovery=discover(start, read_first=True),
+                           status=DeployStatus())
         app.run()
     except WorkbenchError as exc:
         return _fail(exc)

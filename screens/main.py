@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input
+from textual.widgets import DataTable, Footer, Header, Input
 
 from workbench import registry
 from workbench.errors import BadInput, WorkbenchError
@@ -26,11 +26,15 @@ from workbench.ops.listing import Listing, list_project
 from workbench.ops.new import Created
 
 from .common import failure_line
-from .guard import has_environment_actions, hidden
+from .deploy_run import DeployRunScreen
+from .deploy_status import reasons
+from .guard import guarded, has_environment_actions, hidden
 from .matrix import CellUpdate, StatusProvider
 from .new_child import NewChildForm
 from .palette import Command
 from .panes import EndpointsPane, EnvironmentsPane, Pane, ProjectItem, ProjectsPane
+from .releases_view import EnvironmentPicker, LockView, ReleasePicker
+from .test_run import TestRunScreen
 
 PANES = ("projects", "endpoints", "environments")
 
@@ -101,6 +105,17 @@ class MainScreen(Screen[None]):
                 show=False, tooltip="Go to the previous pane"),
         Binding("n", "new('endpoint')", "New", id="new",
                 tooltip="Create an endpoint, model or utility (a form)"),
+        Binding("t", "test", "Test", id="test",
+                tooltip="Build, run, health-check and test the highlighted endpoint in "
+                "throwaway containers (in pane 1: every endpoint)"),
+        Binding("d", "deploy", "Deploy", id="deploy",
+                tooltip="Deploy the highlighted endpoint (in pane 1: every endpoint) to an "
+                "environment you pick; a protected one asks for its name"),
+        Binding("r", "rollback", "Rollback", id="rollback",
+                tooltip="Roll the highlighted endpoint back to a release picked from its "
+                "history"),
+        Binding("L", "lock", "Lock", id="lock", show=False,
+                tooltip="Show an environment's deploy lock (and release it)"),
         Binding("slash", "filter", "Filter", id="filter",
                 tooltip="Filter the focused list as you type; esc clears it"),
         Binding("ctrl+r", "refresh", "Refresh", id="refresh",
@@ -145,6 +160,7 @@ class MainScreen(Screen[None]):
         self._filter_target: Pane | None = None
         self._env_allowed = False
         self._env_actions = has_environment_actions(self)
+        self._status_reasons: dict[str, str] = {}
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -290,6 +306,17 @@ class MainScreen(Screen[None]):
     def on_main_screen_cells_updated(self, message: CellsUpdated) -> None:
         if message.root == self.current:
             self.query_one(EnvironmentsPane).update_cells(message.updates)
+            for update in message.updates:  # a later read of an environment clears its reason
+                self._status_reasons.pop(update.environment, None)
+            self._status_reasons.update(reasons(message.updates))
+            self._show_status_reason()
+
+    def _show_status_reason(self) -> None:
+        """Why the selected environment's cells show ``?`` (as the matrix's tooltip)."""
+        env = self.selected_environment
+        reason = self._status_reasons.get(env.name) if env is not None else None
+        self.query_one(EnvironmentsPane).list_widget.tooltip = (
+            f"{env.name}: {reason}" if env is not None and reason else None)
 
     def on_projects_pane_chosen(self, message: ProjectsPane.Chosen) -> None:
         item = message.item
@@ -303,6 +330,8 @@ class MainScreen(Screen[None]):
 
     def on_environments_pane_selected(self, message: EnvironmentsPane.Selected) -> None:
         env = message.environment
+        if self._status_reasons:
+            self._show_status_reason()
         allowed = env is not None and not env.readonly
         if allowed != self._env_allowed:  # only then can a binding appear or hide
             self._env_allowed = allowed
@@ -313,7 +342,7 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if hidden(self, action, self.selected_environment):
             return False
-        if action == "new":
+        if action in ("new", "test", "deploy", "rollback", "lock"):
             return True if self.listing is not None else None
         if action == "open_project":
             return bool(parameters) and Path(str(parameters[0])) != self.current
@@ -341,6 +370,132 @@ class MainScreen(Screen[None]):
             self.open_project(root, select=created.name)
 
         self.app.push_screen(NewChildForm(root, kind), done)
+
+    def action_test(self, scope: str = "highlighted") -> None:
+        """Test the highlighted endpoint, or all of the project (pane 1, or scope "all")."""
+        if self.listing is None:
+            return
+        project = self.listing.project
+        if not project.endpoints:
+            self.notify(f"Project '{project.name}' has no endpoints to test: press n to "
+                        "create one.", title="Test", severity="warning")
+            return
+        pane = self.focused_pane
+        if isinstance(pane, ProjectsPane) and scope != "all":
+            option = pane.list_widget.highlighted_option
+            if option is not None and option.id != str(project.root):
+                self.notify("Press enter to open that project first; t then tests all its "
+                            "endpoints.", title="Test")
+                return
+        if scope == "all" or isinstance(pane, ProjectsPane):
+            self.app.push_screen(TestRunScreen(project))
+            return
+        if isinstance(pane, EnvironmentsPane):
+            name = _row_key(pane.list_widget)
+        else:
+            name = self.query_one(EndpointsPane).selected_name
+        child = next((c for c in project.children if c.name == name), None)
+        if child is None:
+            self.notify("Highlight an endpoint first (pane 2).", title="Test")
+        elif child.kind != "endpoint":
+            self.notify(f"'{child.name}' is a {child.kind}: only endpoints are tested (they "
+                        "include it). In pane 1, t tests all endpoints.", title="Test")
+        else:
+            self.app.push_screen(TestRunScreen(project, (child.name,)))
+
+    # -- deploy, rollback, lock ------------------------------------------------------------
+    def _highlighted_endpoint(self, what: str) -> str | None:
+        """The endpoint under the cursor (pane 2 or the matrix), else None with a note."""
+        assert self.listing is not None
+        project = self.listing.project
+        pane = self.focused_pane
+        if isinstance(pane, EnvironmentsPane):
+            name = _row_key(pane.list_widget)
+        else:
+            name = self.query_one(EndpointsPane).selected_name
+        child = next((c for c in project.children if c.name == name), None)
+        if child is None:
+            self.notify("Highlight an endpoint first (pane 2).", title=what.capitalize())
+            return None
+        if child.kind != "endpoint":
+            self.notify(f"'{child.name}' is a {child.kind}: only endpoints are deployed (they "
+                        "include it).", title=what.capitalize())
+            return None
+        return child.name
+
+    def _pick_environment(self, what: str, then: Any) -> None:
+        assert self.listing is not None
+        project = self.listing.project
+        env = self.selected_environment
+        picker = EnvironmentPicker(project, what, env.name if env is not None else None)
+
+        def picked(name: str | None) -> None:
+            if name is None:
+                return
+            chosen = project.environment(name)
+            then(project, chosen)
+
+        self.app.push_screen(picker, picked)
+
+    def _deployed(self, _result: object = None) -> None:
+        """Back from a deploy or rollback: read the matrix's versions again."""
+        if self.status is not None and self.listing is not None and self.current is not None:
+            self._fill_status(self.current, self.listing, self.status)
+
+    def action_deploy(self, scope: str = "highlighted") -> None:
+        """Deploy the highlighted endpoint, or all (pane 1, or scope "all"), to a picked
+        environment."""
+        if self.listing is None:
+            return
+        project = self.listing.project
+        if not project.endpoints:
+            self.notify(f"Project '{project.name}' has no endpoints to deploy: press n to "
+                        "create one.", title="Deploy", severity="warning")
+            return
+        pane = self.focused_pane
+        names: tuple[str, ...] = ()
+        if not (scope == "all" or isinstance(pane, ProjectsPane)):
+            name = self._highlighted_endpoint("deploy")
+            if name is None:
+                return
+            names = (name,)
+        what = f"deploy {', '.join(names) or 'all endpoints'}"
+
+        def go(project: Project, env: Environment) -> None:
+            guarded(self, env, what, lambda: self.app.push_screen(
+                DeployRunScreen(project, env.name, names), self._deployed))
+
+        self._pick_environment(f"Deploy {', '.join(names) or 'all endpoints'} to…", go)
+
+    def action_rollback(self) -> None:
+        if self.listing is None:
+            return
+        name = self._highlighted_endpoint("rollback")
+        if name is None:
+            return
+
+        def go(project: Project, env: Environment) -> None:
+            if env.readonly:
+                guarded(self, env, f"rollback of {name}", lambda: None)
+                return
+
+            def picked(version: str | None) -> None:
+                if version is None:
+                    return
+                guarded(self, env, f"rollback of {name} to {version[:12]}",
+                        lambda: self.app.push_screen(DeployRunScreen(
+                            project, env.name, (name,), mode="rollback", to=version),
+                            self._deployed))
+
+            self.app.push_screen(ReleasePicker(project, env.name, name), picked)
+
+        self._pick_environment(f"Roll back {name} in…", go)
+
+    def action_lock(self) -> None:
+        if self.listing is None:
+            return
+        self._pick_environment("Show the deploy lock of…", lambda project, env: (
+            self.app.push_screen(LockView(project, env.name))))
 
     def action_refresh(self) -> None:
         self._discover()
@@ -425,6 +580,17 @@ class MainScreen(Screen[None]):
                       "new('endpoint')")
         yield Command("New model", "Create a shared model package", "new('model')")
         yield Command("New utility", "Create a shared utility package", "new('utility')")
+        yield Command("Test", "Test the highlighted endpoint in throwaway containers (in the "
+                      "projects pane: all of them)", "test")
+        yield Command("Test all endpoints", "Build, start, health-check and test every "
+                      "endpoint of the project", "test('all')")
+        yield Command("Deploy", "Deploy the highlighted endpoint (in the projects pane: all "
+                      "of them) to an environment you pick", "deploy")
+        yield Command("Deploy all endpoints", "Deploy every endpoint of the project, in "
+                      "phases, to an environment you pick", "deploy('all')")
+        yield Command("Rollback", "Roll the highlighted endpoint back to an earlier release",
+                      "rollback")
+        yield Command("Deploy lock", "Show (and release) an environment's deploy lock", "lock")
         yield Command("Switch project", "Go to the projects pane to choose one",
                       "focus_pane('projects')")
         for item in self.discovery.items:
@@ -440,3 +606,10 @@ class MainScreen(Screen[None]):
         yield Command("Refresh", "Read the projects, endpoints and git state again", "refresh")
         yield Command("Open demo project", "Create (once) and open the demo project in your "
                       "data folder", "open_demo")
+
+
+def _row_key(table: DataTable[Any]) -> str | None:
+    """The key of the row under ``table``'s cursor (None when empty)."""
+    if not table.row_count:
+        return None
+    return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value

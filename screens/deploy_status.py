@@ -1,0 +1,118 @@
+"""A status provider for the matrix: each endpoint's deployed version and its last release time.
+
+Called in the main screen's status worker (a thread). Each environment is read in its own thread
+(one ``asyncio.run`` each, bounded by :data:`TIMEOUT`), so a slow or unreachable host delays only
+its own column. A remote environment is opened with :func:`workbench.sites.open_sites` and its
+``releases/<endpoint>.jsonl`` read over SFTP; ``local`` reads its state root directly (no Docker
+needed). An environment that cannot be read shows ``?`` in its cells, the reason in
+:attr:`DeployCell.reason`; nothing raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from workbench import releases
+from workbench.model import Environment, Project
+from workbench.ops.listing import Listing
+from workbench.releases import Release
+
+from .common import failure_line
+from .matrix import Cell, CellUpdate
+
+TIMEOUT = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeployCell(Cell):
+    """A cell with the time of the last release (``when``) or why it is unknown (``reason``)."""
+
+    when: str = ""
+    reason: str = ""
+
+    def render(self) -> Text:
+        if self.reason:
+            return Text("?", style="bold red")
+        if self.deployed and self.when:
+            return Text.assemble(self.version[:8] if self.version else "?",
+                                 (f" {self.when}", "dim"))
+        return Cell.render(self)
+
+
+def when(record: Release) -> str:
+    """The release's time in local time: ``11-22 04:05``."""
+    moment = record.moment
+    return moment.astimezone().strftime("%m-%d %H:%M") if moment else "?"
+
+
+def cells_for(env: str, endpoints: Iterable[str],
+              records: dict[str, list[Release]]) -> list[CellUpdate]:
+    updates = []
+    for name in endpoints:
+        found = sorted(records.get(name, ()), key=lambda r: r.time)
+        now = releases.current(found)
+        cell = (DeployCell(deployed=False) if now is None else
+                DeployCell(deployed=True, version=now.version, when=when(now)))
+        updates.append(CellUpdate(name, env, cell))
+    return updates
+
+
+def failed_cells(env: str, endpoints: Iterable[str], reason: str) -> list[CellUpdate]:
+    return [CellUpdate(name, env, DeployCell(deployed=True, reason=reason)) for name in endpoints]
+
+
+async def read_environment(project: Project, env: Environment,
+                           endpoints: Iterable[str]) -> dict[str, list[Release]]:
+    """Every record of ``endpoints`` in ``env``, from all its hosts."""
+    names = list(endpoints)
+    if env.is_local:
+        from workbench.state import LocalStore, local_root
+
+        store = LocalStore(local_root(project.name, env.name))
+        return {n: await releases.history(store, n) for n in names}
+    from workbench.sites import open_sites
+
+    result: dict[str, list[Release]] = {n: [] for n in names}
+    async with open_sites(project, env) as sites:
+        for site in sites:
+            for name in names:
+                result[name] += await releases.history(site.store, name)
+    return result
+
+
+def environment_cells(project: Project, env: Environment,
+                      endpoints: Iterable[str]) -> list[CellUpdate]:
+    names = list(endpoints)
+    try:
+        records = asyncio.run(asyncio.wait_for(read_environment(project, env, names), TIMEOUT))
+    except TimeoutError:
+        return failed_cells(env.name, names, f"no answer within {TIMEOUT:g}s")
+    except Exception as exc:  # unreachable, auth, a bad record: shown, never raised
+        return failed_cells(env.name, names, failure_line(exc))
+    return cells_for(env.name, names, records)
+
+
+class DeployStatus:
+    """The :class:`~screens.matrix.StatusProvider` of deployed versions."""
+
+    def __call__(self, listing: Listing) -> Iterator[CellUpdate]:
+        project = listing.project
+        endpoints = [e.name for e in project.endpoints]
+        if not endpoints or not project.environments:
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(project.environments))) as pool:
+            futures = [pool.submit(environment_cells, project, env, endpoints)
+                       for env in project.environments]
+            for future in as_completed(futures):
+                yield from future.result()
+
+
+def reasons(updates: Iterable[CellUpdate]) -> dict[str, str]:
+    """Why environments could not be read, by name (from a batch of updates)."""
+    return {u.environment: u.cell.reason for u in updates
+            if isinstance(u.cell, DeployCell) and u.cell.reason}
