@@ -296,8 +296,9 @@ class DeployRunScreen(Screen[None]):
             text = Text("⊘ cancelling… removing the new containers", style="bold magenta")
         elif self.phase == "cancelled":
             text = Text.assemble(("⊘ cancelled", "bold magenta"),
-                                 ("; new containers were removed, the old versions keep "
-                                  "serving", "dim"))
+                                 ("; an endpoint cancelled before its switch keeps its old "
+                                  "version (its new container was removed); one that had "
+                                  "switched keeps the new one (see its steps)", "dim"))
         elif self.phase == "error":
             text = Text.assemble(("✗ ", "bold red"), (self.error or "", "red"))
         else:
