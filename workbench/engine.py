@@ -63,6 +63,40 @@ async def blocking(fn: Callable[[], T], stream: Stream | None = None) -> T:
         raise
 
 
+def follow(fn: Callable[[], None], stream: Stream) -> asyncio.Future[None]:
+    """Run a long reader (a log follower) on a thread of its own, not the loop's pool.
+
+    Followers live as long as their container is watched; in the default executor (``cpus + 4``
+    threads) a few of them would starve every other blocking call. Cancelling the future
+    closes ``stream``, which ends the thread.
+    """
+    import threading
+
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+
+    def done(error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+    def run() -> None:
+        error: BaseException | None = None
+        try:
+            fn()
+        except BaseException as exc:  # handed to the awaiting side
+            error = exc
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(done, error)
+
+    future.add_done_callback(lambda f: stream.close() if f.cancelled() else None)
+    threading.Thread(target=run, name="workbench-follow", daemon=True).start()
+    return future
+
+
 @dataclass(frozen=True, slots=True)
 class Exited:
     code: int

@@ -18,15 +18,16 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import pytest
-from conftest import RunWorkbench
 from helpers import SSHTarget, free_port
 
 pytestmark = pytest.mark.integration
+
+RunWorkbench = Callable[..., subprocess.CompletedProcess[str]]
 
 SECRET = "s3cr3t-" + uuid.uuid4().hex
 

@@ -14,14 +14,15 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import pytest
-from conftest import RunWorkbench
 
 pytestmark = pytest.mark.integration
+
+RunWorkbench = Callable[..., subprocess.CompletedProcess[str]]
 
 
 class Shop:

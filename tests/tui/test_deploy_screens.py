@@ -265,7 +265,8 @@ async def test_x_cancels_a_deploy_and_the_new_container_is_removed(
         assert screen.phase == "cancelled"
         assert states(screen)["orders/health"] == "cancelled"
         assert states(screen)["orders/switch"] == "skipped"
-        assert result(screen).startswith("⊘ cancelled; new containers were removed")
+        assert result(screen).startswith("⊘ cancelled; an endpoint cancelled before its switch "
+                                         "keeps its old version")
         assert len(run.calls) == 1
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from .. import proxy, releases
 from ..context import BuildContext, build_context
-from ..engine import LABEL, Engine, Stream, blocking
+from ..engine import LABEL, Engine, Stream, blocking, follow
 from ..errors import BadInput, OperationFailed
 from ..events import Emit, LogLines, Result, Steps, Warning
 from ..health import wait_healthy
@@ -406,8 +406,8 @@ class _Deploy:
         await blocking(start)
         log_stream = self.log_streams[container] = Stream()
         pump = self.hub.pump(f"{endpoint.name}/app")
-        self.log_tasks.append(asyncio.ensure_future(blocking(lambda: site.engine.follow_logs(
-            container, pump.feed, log_stream), log_stream)))
+        self.log_tasks.append(follow(lambda: site.engine.follow_logs(
+            container, pump.feed, log_stream), log_stream))
         return container
 
     async def _health(self, site: Site, endpoint: Endpoint, container: str) -> None:
@@ -439,6 +439,24 @@ class _Deploy:
                   for name, (container, ep) in sorted(active.items()) for prefix in ep.routes]
         text = proxy.render(self.project.name, self.env.name, routes)
         await blocking(lambda: proxy.apply(site.engine, site.proxy_id, text))
+        await self._switched(site, proxy.config_id(text))
+
+    async def _switched(self, site: Site, wanted: str | None, timeout: float = 15.0) -> None:
+        """Wait until nginx's new workers answer: ``nginx -s reload`` returns before they do."""
+        if wanted is None:
+            return
+        address = await blocking(lambda: _address(site.engine, site.proxy_id, self.network))
+        deadline = time.monotonic() + timeout
+        seen = ""
+        while time.monotonic() < deadline:
+            seen = await _header(site.connect, address, proxy.LISTEN_PORT, proxy.HEALTH_PATH,
+                                 proxy.CONFIG_HEADER)
+            if seen == wanted:
+                return
+            await asyncio.sleep(0.05)
+        raise OperationFailed(f"the proxy on {site.name} still serves config {seen or '?'} "
+                              f"{timeout:g}s after its reload to {wanted}",
+                              "see the proxy container's log (nginx may have refused the reload)")
 
     async def _revert(self, switched: list[Site], endpoint: Endpoint) -> tuple[str, ...]:
         reverted = []
@@ -458,19 +476,23 @@ class _Deploy:
         return tuple(reverted)
 
     async def _drain(self, site: Site, endpoint: Endpoint, container: str) -> None:
-        await asyncio.sleep(self.options.drain)
+        filters = {"label": [f"{LABEL}project={self.project.name}", f"{LABEL}env={self.env.name}",
+                             f"{LABEL}endpoint={endpoint.name}", f"{LABEL}role=app"]}
+
+        def others() -> list[Any]:
+            return [c for c in site.engine.client.containers.list(all=True, filters=filters)
+                    if c.name != container]
+
+        if any(c.status == "running" for c in await blocking(others)):
+            await asyncio.sleep(self.options.drain)  # requests in flight on the old one finish
 
         def stop_old() -> None:
-            filters = {"label": [f"{LABEL}project={self.project.name}",
-                                 f"{LABEL}env={self.env.name}",
-                                 f"{LABEL}endpoint={endpoint.name}", f"{LABEL}role=app"]}
-            others = [c for c in site.engine.client.containers.list(all=True, filters=filters)
-                      if c.name != container]
-            for old in others:
+            old_ones = others()
+            for old in old_ones:
                 if old.status == "running":
                     old.stop(timeout=10)
-            others.sort(key=lambda c: c.attrs.get("Created", ""), reverse=True)
-            for old in others[KEEP:]:
+            old_ones.sort(key=lambda c: c.attrs.get("Created", ""), reverse=True)
+            for old in old_ones[KEEP:]:
                 old.remove(force=True)
 
         await blocking(stop_old)
@@ -553,6 +575,33 @@ def _state(engine: Engine, container: str, network: str) -> tuple[int | None, st
     networks = found.attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
     address = (networks.get(network) or {}).get("IPAddress", "")
     return (exited.code if exited else None), address
+
+
+def _address(engine: Engine, container: str, network: str) -> str:
+    found = engine.container(container)
+    networks = found.attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
+    return str((networks.get(network) or {}).get("IPAddress", ""))
+
+
+async def _header(connect: Connect, address: str, port: int, path: str, name: str) -> str:
+    """GET ``path`` and return the value of header ``name`` ("" when there is none)."""
+    try:
+        reader, writer = await asyncio.wait_for(connect(address, port), 3)
+    except Exception:
+        return ""
+    try:
+        writer.write(f"GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n".encode())
+        head = await asyncio.wait_for(reader.read(4096), 3)
+        text = head.decode("latin-1") if isinstance(head, bytes) else str(head)
+        for line in text.split("\r\n")[1:]:
+            key, _, value = line.partition(":")
+            if key.strip().lower() == name.lower():
+                return value.strip()
+        return ""
+    except (TimeoutError, OSError):
+        return ""
+    finally:
+        writer.close()
 
 
 async def _http_status(connect: Connect, address: str, port: int, path: str) -> str:

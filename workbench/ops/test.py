@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..context import build_context
-from ..engine import LABEL, Engine, Stream, blocking, http_status
+from ..engine import LABEL, Engine, Stream, blocking, follow, http_status
 from ..errors import BadInput, OperationFailed, WorkbenchError
 from ..events import Emit, Result, Steps, Warning
 from ..health import wait_healthy
@@ -218,8 +218,8 @@ class _Run:
             with self._step(steps, name, "start", pumps["app"]):
                 container, port = await self._start(prepared, image, version, objects)
                 outcome.base_url = f"http://127.0.0.1:{port}"
-                log_task = asyncio.ensure_future(blocking(
-                    lambda: self.engine.follow_logs(container, pumps["app"].feed, logs), logs))
+                log_task = follow(
+                    lambda: self.engine.follow_logs(container, pumps["app"].feed, logs), logs)
             current = "health"
             with self._step(steps, name, "health", pumps["app"]):
                 await self._health(endpoint, container, outcome.base_url)
