@@ -124,6 +124,16 @@ def test_deploy_two_endpoints_then_only_the_changed_one(staged: Staged) -> None:
     assert staged.releases("site")[-1]["version"] != first["site"]
 
 
+def test_a_recreated_proxy_gets_its_routes_back(staged: Staged,
+                                                docker_client: docker.DockerClient) -> None:
+    assert staged.deploy().returncode == 0
+    docker_client.containers.get(f"wb-{staged.name}-staging-proxy").remove(force=True)
+    done = staged.deploy()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "orders  unchanged" in done.stdout and "restored its config" in done.stdout
+    assert staged.get("/orders/health")[0] == 200 and staged.get("/site/")[0] == 200
+
+
 def test_data_survives_deploy_and_rollback(staged: Staged) -> None:
     assert staged.deploy("-e", "orders").returncode == 0
     status, item = staged.post("/orders/items", {"name": "kept"})

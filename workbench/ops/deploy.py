@@ -263,8 +263,28 @@ class _Deploy:
                 current = releases.current(records, site.name)
                 if current is not None and current.container:
                     site.active[endpoint.name] = (current.container, endpoint)
+            await self._restore(site)
 
         await asyncio.gather(*(one(site) for site in self.sites))
+
+    async def _restore(self, site: Site) -> None:
+        """A proxy that does not serve the routes of the current releases (it was just created,
+        or someone changed it) gets them back before anything else happens."""
+        if not site.active:
+            return
+        text = self._config(site.active)
+        address = await blocking(lambda: _address(site.engine, site.proxy_id, self.network))
+        served = await _header(site.connect, address, proxy.LISTEN_PORT, proxy.HEALTH_PATH,
+                               proxy.CONFIG_HEADER)
+        if served != proxy.config_id(text):
+            self.emit(Warning(f"the proxy on {site.name} did not route to the current releases; "
+                              "restored its config"))
+            await self._apply(site, site.active)
+
+    def _config(self, active: Mapping[str, tuple[str, Endpoint]]) -> str:
+        routes = [proxy.Route(prefix, name, container, ep.port)
+                  for name, (container, ep) in sorted(active.items()) for prefix in ep.routes]
+        return proxy.render(self.project.name, self.env.name, routes)
 
     async def rollback_target(self, endpoint: Endpoint, to: str | None) -> _Input:
         site = self.sites[0]
@@ -435,9 +455,7 @@ class _Deploy:
             site.active = active
 
     async def _apply(self, site: Site, active: Mapping[str, tuple[str, Endpoint]]) -> None:
-        routes = [proxy.Route(prefix, name, container, ep.port)
-                  for name, (container, ep) in sorted(active.items()) for prefix in ep.routes]
-        text = proxy.render(self.project.name, self.env.name, routes)
+        text = self._config(active)
         await blocking(lambda: proxy.apply(site.engine, site.proxy_id, text))
         await self._switched(site, proxy.config_id(text))
 
