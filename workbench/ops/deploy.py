@@ -70,6 +70,8 @@ class Site:
     store: Store
     connect: Connect
     proxy_id: str = ""
+    current: dict[str, Release] = field(default_factory=dict)
+    """endpoint -> its current release on this host (read once, when the run starts)."""
     active: dict[str, tuple[str, Endpoint]] = field(default_factory=dict)
     """endpoint -> (container name, endpoint) the proxy routes to."""
     switching: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -227,18 +229,13 @@ def _git(path: Path) -> tuple[str, bool]:
 
 
 # -- the run ----------------------------------------------------------------------------------
-def names_for(project: str, env: str) -> tuple[str, str]:
-    """The environment's network and the prefix of its objects."""
-    prefix = f"wb-{project}-{env}"
-    return prefix, prefix
-
-
 class _Deploy:
     def __init__(self, project: Project, env: Environment, emit: Emit, options: DeployOptions,
                  sites: list[Site], hub: LogHub) -> None:
         self.project, self.env, self.emit, self.options = project, env, emit, options
         self.sites, self.hub = sites, hub
-        self.network, self.prefix = names_for(project.name, env.name)
+        self.network = proxy.network_name(project.name, env.name)
+        self.prefix = self.network  # the environment's objects are named wb-<project>-<env>-...
         self.labels = {f"{LABEL}project": project.name, f"{LABEL}env": env.name}
         self.log_streams: dict[str, Stream] = {}
         """Streams of the new containers' logs, by container name."""
@@ -261,8 +258,10 @@ class _Deploy:
             for endpoint in endpoints:
                 records = await releases.history(site.store, endpoint.name)
                 current = releases.current(records, site.name)
-                if current is not None and current.container:
-                    site.active[endpoint.name] = (current.container, endpoint)
+                if current is not None:
+                    site.current[endpoint.name] = current
+                    if current.container:
+                        site.active[endpoint.name] = (current.container, endpoint)
             await self._restore(site)
 
         await asyncio.gather(*(one(site) for site in self.sites))
@@ -342,17 +341,20 @@ class _Deploy:
             await asyncio.gather(*(self._drain(site, item.endpoint, fresh[site.name])
                                    for site in self.sites))
         with steps.step(f"{name}/record", f"{name}: record the release"):
-            await asyncio.gather(*(releases.append(site.store, self._release(
-                item, site, "ok", steps, started, container=fresh[site.name]))
-                for site in self.sites))
+            records = {site.name: self._release(item, site, "ok", steps, started,
+                                                container=fresh[site.name])
+                       for site in self.sites}
+            await asyncio.gather(*(releases.append(site.store, records[site.name])
+                                   for site in self.sites))
+            for site in self.sites:
+                site.current[name] = records[site.name]
         return Outcome(name, True, version, True)
 
     async def _changed(self, item: _Input) -> bool:
         if item.kind == "rollback":
             return True
         for site in self.sites:
-            records = await releases.history(site.store, item.endpoint.name)
-            current = releases.current(records, site.name)
+            current = site.current.get(item.endpoint.name)
             if (current is None or current.version != item.context.version
                     or current.config_hash != item.config_hash
                     or not await blocking(lambda c=current, s=site: _running(s.engine,
@@ -480,8 +482,7 @@ class _Deploy:
         reverted = []
         for site in switched:
             async with site.switching:
-                records = await releases.history(site.store, endpoint.name)
-                current = releases.current(records, site.name)
+                current = site.current.get(endpoint.name)
                 active = dict(site.active)
                 if current is not None and current.container:
                     active[endpoint.name] = (current.container, endpoint)
@@ -588,59 +589,57 @@ def _remove(engine: Engine, container: str) -> None:
 
 
 def _state(engine: Engine, container: str, network: str) -> tuple[int | None, str]:
+    """The container's exit code (None while it runs) and its address on ``network``."""
     found = engine.container(container)
     exited = engine.exited(found)
-    networks = found.attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
-    address = (networks.get(network) or {}).get("IPAddress", "")
-    return (exited.code if exited else None), address
+    return (exited.code if exited else None), _ip(found.attrs, network)
 
 
 def _address(engine: Engine, container: str, network: str) -> str:
-    found = engine.container(container)
-    networks = found.attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
+    return _ip(engine.container(container).attrs, network)
+
+
+def _ip(attrs: Mapping[str, Any], network: str) -> str:
+    networks = attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
     return str((networks.get(network) or {}).get("IPAddress", ""))
 
 
-async def _header(connect: Connect, address: str, port: int, path: str, name: str) -> str:
-    """GET ``path`` and return the value of header ``name`` ("" when there is none)."""
+async def _get(connect: Connect, address: str, port: int, path: str) -> tuple[str, str]:
+    """GET ``path`` from ``address:port`` through ``connect``: (status code or why there is
+    none, the response head)."""
     try:
         reader, writer = await asyncio.wait_for(connect(address, port), 3)
-    except Exception:
-        return ""
+    except Exception as exc:  # OSError, a timeout, or an asyncssh channel error
+        return f"cannot connect: {exc}".splitlines()[0], ""
     try:
         writer.write(f"GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n".encode())
-        head = await asyncio.wait_for(reader.read(4096), 3)
-        text = head.decode("latin-1") if isinstance(head, bytes) else str(head)
-        for line in text.split("\r\n")[1:]:
-            key, _, value = line.partition(":")
-            if key.strip().lower() == name.lower():
-                return value.strip()
-        return ""
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < 16384:  # the whole head
+            chunk = await asyncio.wait_for(reader.read(4096), 3)
+            if not chunk:
+                break
+            data += chunk if isinstance(chunk, bytes) else str(chunk).encode("latin-1")
+        head = data.decode("latin-1")
+        parts = head.split("\r\n", 1)[0].split()
+        return (parts[1] if len(parts) >= 2 else "no HTTP answer"), head
     except (TimeoutError, OSError):
-        return ""
+        return "no HTTP answer", ""
     finally:
         writer.close()
 
 
 async def _http_status(connect: Connect, address: str, port: int, path: str) -> str:
-    """GET ``path`` from ``address:port`` (reached through ``connect``): the status code."""
-    try:
-        reader, writer = await asyncio.wait_for(connect(address, port), 3)
-    except (TimeoutError, OSError) as exc:
-        return f"cannot connect: {exc}".splitlines()[0]
-    except Exception as exc:  # asyncssh channel errors
-        return f"cannot connect: {exc}".splitlines()[0]
-    try:
-        writer.write(f"GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n".encode())
-        line = await asyncio.wait_for(reader.readline(), 3)
-        parts = line.decode("latin-1").split()
-        return parts[1] if len(parts) >= 2 else "no HTTP answer"
-    except (TimeoutError, OSError, UnicodeError):
-        return "no HTTP answer"
-    finally:
-        writer.close()
+    return (await _get(connect, address, port, path))[0]
 
 
+async def _header(connect: Connect, address: str, port: int, path: str, name: str) -> str:
+    """The value of header ``name`` in the answer to GET ``path`` ("" when there is none)."""
+    _status, head = await _get(connect, address, port, path)
+    for line in head.split("\r\n")[1:]:
+        key, _, value = line.partition(":")
+        if key.strip().lower() == name.lower():
+            return value.strip()
+    return ""
 
 
 async def plan(project: Project, env_name: str, names: Sequence[str],

@@ -28,7 +28,7 @@ from typing import Any
 from ..context import build_context
 from ..engine import LABEL, Engine, Stream, blocking, follow, http_status
 from ..errors import BadInput, OperationFailed, WorkbenchError
-from ..events import Emit, Result, Steps, Warning
+from ..events import Emit, Result, StepFinished, Steps, Warning
 from ..health import wait_healthy
 from ..logstream import LineSplitter, LogHub, LogPump
 from ..model import LOCAL, Endpoint, Project
@@ -63,13 +63,8 @@ class TestOptions:
     """Win over the endpoint's and the project's build args."""
 
 
-@dataclass(frozen=True, slots=True)
-class StepRecord:
-    step: str
-    label: str
-    ok: bool
-    duration: float
-    detail: str = ""
+StepRecord = StepFinished
+"""A finished step in a report: the very event the stream carried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,8 +229,7 @@ class _Run:
                                               outcome))
         return EndpointReport(
             name=name, ok=outcome.failed_step is None,
-            steps=tuple(StepRecord(e.step, e.label, e.ok, e.duration, e.detail)
-                        for e in steps.finished),
+            steps=tuple(steps.finished),
             failed_step=outcome.failed_step, reason=outcome.reason,
             last_lines=outcome.last_lines, base_url=outcome.base_url, kept=outcome.kept)
 
