@@ -13,7 +13,6 @@ done; if the screen goes away otherwise (app exit), its unmount waits for the cl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,20 +23,16 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
-from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
-from workbench.events import Event, LogLines, StepFinished, StepStarted, Warning
+from workbench.events import StepFinished, StepStarted
 from workbench.model import Project, load_project
 from workbench.ops.test import STEPS, EndpointReport, TestOptions, TestReport, test_endpoints
 
-from .common import failure_line
-from .log_view import LogView
 from .palette import Command
+from .run_screen import RunScreen, format_duration
 
 State = Literal["pending", "running", "ok", "failed", "skipped", "cancelled"]
-Phase = Literal["running", "cancelling", "passed", "failed", "error", "cancelled"]
 
 MARKS: dict[State, tuple[str, str]] = {
     "pending": ("·", "dim"),
@@ -47,16 +42,6 @@ MARKS: dict[State, tuple[str, str]] = {
     "skipped": ("-", "dim"),
     "cancelled": ("⊘", "bold magenta"),
 }
-
-
-def format_duration(seconds: float) -> str:
-    """``0.42s``, ``12.3s``, ``2m05s``."""
-    if seconds < 10:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes}m{rest:02d}s"
 
 
 def result_line(report: TestReport) -> str:
@@ -160,6 +145,10 @@ class Timeline(Static):
                     row.duration = self._clock() - row.started
         self.refresh(layout=True)
 
+    def _heading(self, endpoint: str, rows: list[StepRow]) -> Text:
+        """What follows the endpoint's name: its outcome so far."""
+        return _outcome(rows)
+
     def render(self) -> Text:
         now = self._clock()
         width = max((len(row.label) for row in self.rows), default=0)
@@ -168,7 +157,7 @@ class Timeline(Static):
             if index:
                 text.append("\n")
             text.append(endpoint, style="bold")
-            text.append(_outcome(group.values()))
+            text.append(self._heading(endpoint, list(group.values())))
             for row in group.values():
                 mark, style = MARKS[row.state]
                 text.append(f"\n {mark} ", style=style)
@@ -197,14 +186,15 @@ def _outcome(rows: Iterable[StepRow]) -> Text:
     return Text()
 
 
-class TestRunScreen(Screen[None]):
+class TestRunScreen(RunScreen[TestReport]):
     """Tests ``names`` of ``project`` (all its endpoints when empty), starting on mount."""
 
     __test__ = False  # not a pytest class
 
     CSS_PATH = Path(__file__).with_name("test_run.tcss")
     HELP_TITLE = "Test run"
-    TICK = 0.2
+    NOUN = "run"
+    TITLE_WORD = "Test"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "cancel", "Cancel run", id="cancel",
                 tooltip="Stop the run; the containers, volumes and networks it started are "
@@ -221,21 +211,9 @@ class TestRunScreen(Screen[None]):
     def __init__(self, project: Project, names: Sequence[str] = (), *,
                  options: TestOptions | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__()
-        self.project = project
-        self.names = tuple(names)
+        super().__init__(project, names, clock)
         self.options = options or TestOptions()
-        self.phase: Phase = "running"
-        self.report: TestReport | None = None
-        self.error: str | None = None
-        self.runs = 0
-        self._clock = clock
-        self._started = clock()
-        self._worker: Worker[TestReport] | None = None
-        self._then: Callable[[], object] | None = None  # once the run has ended
-        self._unmounting = False
         self.timeline = Timeline(clock, id="timeline")
-        self.log_view = LogView(id="log")
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -256,27 +234,13 @@ class TestRunScreen(Screen[None]):
         self.set_interval(self.TICK, self._tick)
         self._start()
 
-    @property
-    def busy(self) -> bool:
-        """Whether a run (or its cleanup) is going on."""
-        return self.phase in ("running", "cancelling")
-
-    @property
-    def endpoints(self) -> tuple[str, ...]:
-        return self.names or tuple(e.name for e in self.project.endpoints)
-
     # -- the run ----------------------------------------------------------------------------
     def _start(self) -> None:
-        self.phase, self.report, self.error = "running", None, None
-        self._started = self._clock()
+        self._begin(name="test", group="test")
+
+    def _reset(self) -> None:
         self.timeline.reset(self.endpoints)
-        self.log_view.clear()
         self.query_one("#failures", Static).update("")
-        self.runs += 1
-        self._worker = self.run_worker(self._run(reload=self.runs > 1), name="test",
-                                       group="test", exclusive=True, exit_on_error=False)
-        self._show_result()
-        self.refresh_bindings()
 
     async def _run(self, *, reload: bool) -> TestReport:
         if reload:  # edits to endpoint.yaml count on the next run
@@ -284,82 +248,20 @@ class TestRunScreen(Screen[None]):
             self.timeline.reset(self.endpoints)
         return await test_endpoints(self.project, self.names, self._event, self.options)
 
-    def _event(self, event: Event) -> None:
-        """The core's emit: called on this loop, between the run's awaits."""
-        if self._unmounting:
-            return
-        if isinstance(event, LogLines):
-            self.log_view.add(event)
-        elif isinstance(event, StepStarted):
-            self.timeline.start(event)
-        elif isinstance(event, StepFinished):
-            self.timeline.finish(event, cancelling=self.phase == "cancelling")
-        elif isinstance(event, Warning):
-            self.notify(event.message, title="Test", severity="warning")
+    def _finished(self, report: TestReport) -> None:
+        self.query_one("#failures", Static).update(failure_text(report.endpoints))
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker is not self._worker or not worker.is_finished:
-            return
-        if event.state == WorkerState.SUCCESS and worker.result is not None:
-            self.report = worker.result
-            self.phase = "passed" if worker.result.ok else "failed"
-            self.query_one("#failures", Static).update(failure_text(worker.result.endpoints))
-        elif event.state == WorkerState.CANCELLED:
-            self.phase = "cancelled"
-        else:
-            self.phase = "error"
-            self.error = failure_line(worker.error) if worker.error else "the run failed"
-        self.timeline.close(cancelled=self.phase == "cancelled")
-        self._show_result()
-        self.refresh_bindings()
-        then, self._then = self._then, None
-        if then is not None:
-            then()
+    def _running_text(self, elapsed: str) -> Text:
+        what = ", ".join(self.names) or f"all {len(self.endpoints)} endpoints"
+        return Text.assemble(("● ", "bold yellow"), f"testing {what}  ", (elapsed, "yellow"),
+                             ("   x cancels", "dim"))
 
-    def _tick(self) -> None:
-        if self.busy:
-            self.timeline.refresh()
-            self._show_result()
+    def _cancelled_text(self) -> Text:
+        return Text.assemble(("⊘ cancelled", "bold magenta"),
+                             ("; what the run started was removed.  t runs again", "dim"))
 
-    def _show_result(self) -> None:
-        result = self.query_one("#result", Static)
-        if self.phase == "running":
-            what = ", ".join(self.names) or f"all {len(self.endpoints)} endpoints"
-            elapsed = format_duration(self._clock() - self._started)
-            text = Text.assemble(("● ", "bold yellow"), f"testing {what}  ",
-                                 (elapsed, "yellow"), ("   x cancels", "dim"))
-        elif self.phase == "cancelling":
-            text = Text("⊘ cancelling… cleaning up", style="bold magenta")
-        elif self.phase == "cancelled":
-            text = Text.assemble(("⊘ cancelled", "bold magenta"),
-                                 ("; what the run started was removed.  t runs again", "dim"))
-        elif self.phase == "error":
-            text = Text.assemble(("✗ ", "bold red"), (self.error or "", "red"))
-        else:
-            assert self.report is not None
-            ok = self.phase == "passed"
-            text = Text.assemble(("✓ " if ok else "✗ ", "bold green" if ok else "bold red"),
-                                 (result_line(self.report), "green" if ok else "red"))
-        result.update(text)
-        result.set_class(self.phase in ("failed", "error"), "-failed")
-
-    def _cancel(self) -> None:
-        if self.phase == "running" and self._worker is not None:
-            self.phase = "cancelling"
-            self._worker.cancel()
-            self._show_result()
-            self.refresh_bindings()
-
-    async def on_unmount(self) -> None:
-        """Never leave a run behind: cancel it and wait for its cleanup (app exit too)."""
-        self._unmounting = True
-        worker = self._worker
-        if worker is not None and not worker.is_finished:
-            if not worker.is_cancelled:
-                worker.cancel()
-            # asyncio.wait: were this handler cancelled, the worker must not be cancelled again
-            await asyncio.wait([asyncio.ensure_future(_ended(worker))])
+    def _report_line(self, report: TestReport) -> str:
+        return result_line(report)
 
     # -- actions ----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -369,30 +271,9 @@ class TestRunScreen(Screen[None]):
             return None if self.busy else True
         return True
 
-    def action_cancel(self) -> None:
-        self._cancel()
-
     def action_test(self) -> None:
         if not self.busy:
             self._start()
-
-    def action_back(self) -> None:
-        self._leave(self._dismiss, "going back")
-
-    def action_quit(self) -> None:
-        self._leave(self.app.exit, "quitting")
-
-    def _leave(self, then: Callable[[], object], what: str) -> None:
-        if not self.busy:
-            then()
-            return
-        self._then = then
-        self._cancel()
-        self.notify(f"Cancelling the run; {what} once it has cleaned up.", title="Test")
-
-    def _dismiss(self) -> None:
-        if self.is_current:
-            self.dismiss(None)
 
     def commands(self) -> Iterable[Command]:
         """This screen's actions for the palette (the app adds help and quit)."""
@@ -400,8 +281,3 @@ class TestRunScreen(Screen[None]):
         yield Command("Run again", "Run the same tests again", "test")
         yield Command("Back", "Back to the main screen (cancels a running test first)", "back")
 
-
-async def _ended(worker: Worker[TestReport]) -> None:
-    """Wait until ``worker`` has ended, whatever its outcome."""
-    with contextlib.suppress(WorkerCancelled, WorkerFailed):
-        await worker.wait()
