@@ -9,100 +9,32 @@ server, is removed afterwards.
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
-from helpers import SSHTarget, free_port
+from helpers import SSHTarget
+from staging import RunWorkbench, Staged, clean, stage
 
 pytestmark = pytest.mark.integration
 
-RunWorkbench = Callable[..., subprocess.CompletedProcess[str]]
-
 SECRET = "s3cr3t-" + uuid.uuid4().hex
-
-
-class Staged:
-    """A project with endpoints ``orders`` (python) and ``site`` (static) and a staging env."""
-
-    def __init__(self, root: Path, name: str, port: int, run: RunWorkbench) -> None:
-        self.root, self.name, self.port, self._run = root, name, port, run
-
-    def workbench(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-        return self._run("--batch", *args, cwd=self.root, timeout=timeout)
-
-    def deploy(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.workbench("deploy", "--env", "staging", *args)
-
-    def edit(self, path: str, old: str, new: str) -> None:
-        file = self.root / path
-        text = file.read_text()
-        assert old in text, f"{old!r} not in {file}"
-        file.write_text(text.replace(old, new, 1))
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(self.url(path), timeout=5) as reply:
-                return reply.status, reply.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    def post(self, path: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
-        request = urllib.request.Request(self.url(path), data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=5) as reply:
-            return reply.status, json.loads(reply.read())
-
-    def releases(self, endpoint: str) -> list[dict[str, object]]:
-        done = self.workbench("releases", "--env", "staging", "-e", endpoint, "--json")
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
 
 
 @pytest.fixture
 def staged(tmp_path: Path, isolated_env: Path, run_workbench: RunWorkbench, base_image: str,
            ssh_target: SSHTarget, docker_client: docker.DockerClient) -> Iterator[Staged]:
-    ssh = isolated_env / ".ssh"
-    ssh.mkdir(mode=0o700, exist_ok=True)
-    (ssh / "config").write_text(f"Host {ssh_target.host}\n  IdentityFile {ssh_target.key}\n"
-                                "  IdentitiesOnly yes\n")
-    (ssh / "known_hosts").write_text(ssh_target.known_hosts.read_text())
-    name = "d" + uuid.uuid4().hex[:8]
-    for args, cwd in ((("new", name), tmp_path), (("new", "-e", "orders"), tmp_path / name),
-                      (("new", "-e", "site", "--template", "static"), tmp_path / name)):
-        done = run_workbench("--batch", *args, cwd=cwd)
-        assert done.returncode == 0, done.stderr
-    port = free_port()
-    project = Staged(tmp_path / name, name, port, run_workbench)
-    project.edit("workbench.yaml", "build_args: {}", f'build_args: {{BASE_IMAGE: "{base_image}"}}')
-    with (project.root / "workbench.yaml").open("a") as handle:
-        handle.write(f"  staging:\n    hosts: [{ssh_target.user}@{ssh_target.host}:"
-                     f"{ssh_target.port}]\n    proxy_port: {port}\n    proxy_bind: 127.0.0.1\n"
-                     f"    proxy_image: {base_image}\n")
+    project = stage(tmp_path, isolated_env, run_workbench, base_image, ssh_target,
+                    [ssh_target.spec])
     yield project
-    label = {"label": f"dev.workbench.project={name}"}
-    for container in docker_client.containers.list(all=True, filters=label):
-        container.remove(force=True)
-    for volume in docker_client.volumes.list(filters=label):
-        volume.remove(force=True)
-    for network in docker_client.networks.list(filters=label):
-        network.remove()
-    for image in docker_client.images.list(filters=label):
-        docker_client.images.remove(image.id, force=True)
-    shutil.rmtree(f"/var/lib/workbench/{name}", ignore_errors=True)
+    clean(docker_client, project.name, Path("/var/lib/workbench"))
 
 
 def test_deploy_two_endpoints_then_only_the_changed_one(staged: Staged) -> None:
