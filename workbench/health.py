@@ -21,10 +21,18 @@ async def wait_healthy(path: str, timeout: float, *,
                        exited: Callable[[], Awaitable[int | None]],
                        status: Callable[[], Awaitable[int | str]],
                        tail: Callable[[], Awaitable[list[str]]],
-                       interval: float = 0.2, what: str = "the container") -> None:
+                       interval: float = 0.2, what: str = "the container",
+                       first: float = 0.05, eager: float = 2.0) -> None:
     """Poll ``status`` (GET ``path``) until 200; fail when ``exited`` gives a code or time
-    runs out."""
-    deadline = time.monotonic() + timeout
+    runs out.
+
+    For the first ``eager`` seconds polls come ``first`` seconds apart (most apps answer a few
+    hundred ms after their start, and each poll they wait for delays the deploy); after that
+    the pause grows by half each time, up to ``interval``.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    pause = min(first, interval)
     while True:
         code = await exited()
         if code is not None:
@@ -36,4 +44,6 @@ async def wait_healthy(path: str, timeout: float, *,
         if time.monotonic() >= deadline:
             raise Unhealthy(f"GET {path} did not answer 200 within {timeout:g}s (last: {last})",
                             await tail())
-        await asyncio.sleep(interval)
+        await asyncio.sleep(pause)
+        if time.monotonic() - started >= eager:
+            pause = min(interval, pause * 1.5)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from .paths import state_dir
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     import asyncssh
 
 REMOTE_ROOT = "/var/lib/workbench"
+T = TypeVar("T")
 
 
 class Store(Protocol):
@@ -110,10 +112,15 @@ class SFTPStore:
         self.sftp = sftp
         self.root = root
         self.where = f"{where}:{root}"
+        self._made: set[str] = set()
+        """Folders this store has made or found: made once, not once per write."""
 
     async def _dir(self, path: str) -> str:
         full = self.root / path
-        await self.sftp.makedirs(str(full.parent), exist_ok=True)
+        folder = str(full.parent)
+        if folder not in self._made:
+            await self.sftp.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
         return str(full)
 
     async def read(self, path: str) -> bytes | None:
@@ -125,30 +132,48 @@ class SFTPStore:
         except asyncssh.SFTPNoSuchFile:
             return None
 
+    async def _in_folder(self, path: str, action: Callable[[str], Awaitable[T]]) -> T:
+        """``action(full path)`` once its folder exists; made again if it went away meanwhile."""
+        import asyncssh
+
+        try:
+            return await action(await self._dir(path))
+        except asyncssh.SFTPNoSuchFile:
+            self._made.discard(str((self.root / path).parent))
+            return await action(await self._dir(path))
+
     async def write(self, path: str, data: bytes, mode: int = 0o644) -> None:
         import asyncssh
 
-        full = await self._dir(path)
-        temp = f"{full}.{os.getpid()}.tmp"
-        async with self.sftp.open(temp, "wb", asyncssh.SFTPAttrs(permissions=mode),
-                                  encoding=None) as handle:
-            await handle.write(data)
-        await self.sftp.chmod(temp, mode)
-        await self.sftp.posix_rename(temp, full)
+        async def write(full: str) -> None:
+            temp = f"{full}.{os.getpid()}.tmp"
+            async with self.sftp.open(temp, "wb", asyncssh.SFTPAttrs(permissions=mode),
+                                      encoding=None) as handle:
+                await handle.write(data)
+            await self.sftp.chmod(temp, mode)
+            await self.sftp.posix_rename(temp, full)
+
+        await self._in_folder(path, write)
 
     async def append(self, path: str, data: bytes) -> None:
-        async with self.sftp.open(await self._dir(path), "ab", encoding=None) as handle:
-            await handle.write(data)
+        async def append(full: str) -> None:
+            async with self.sftp.open(full, "ab", encoding=None) as handle:
+                await handle.write(data)
+
+        await self._in_folder(path, append)
 
     async def create(self, path: str, data: bytes) -> bool:
         import asyncssh
 
-        try:
-            async with self.sftp.open(await self._dir(path), "xb", encoding=None) as handle:
-                await handle.write(data)
-        except (asyncssh.SFTPFailure, asyncssh.SFTPFileAlreadyExists):
-            return False
-        return True
+        async def create(full: str) -> bool:
+            try:
+                async with self.sftp.open(full, "xb", encoding=None) as handle:
+                    await handle.write(data)
+            except (asyncssh.SFTPFailure, asyncssh.SFTPFileAlreadyExists):
+                return False
+            return True
+
+        return await self._in_folder(path, create)
 
     async def remove(self, path: str) -> None:
         import asyncssh
