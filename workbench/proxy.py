@@ -254,12 +254,14 @@ def ensure_network(engine: Engine, project: str, env: str) -> str:
 
 
 def ensure_proxy(engine: Engine, project: str, env: str, image: str, port: int,
-                 bind: str = "0.0.0.0", ready_timeout: float = 20.0) -> str:
+                 bind: str = "0.0.0.0", ready_timeout: float = 20.0, wait: bool = True) -> str:
     """The id of the environment's running proxy, created (with no routes) when missing.
 
     The proxy publishes ``bind:port`` (all interfaces by default; "127.0.0.1" keeps it local).
     Returns once nginx runs, so :func:`apply` can reload it right away. An existing proxy is
     started if stopped, never recreated: one published elsewhere is an error naming the fix.
+    ``wait=False`` returns without that wait (an exec in the proxy): the caller checks that
+    nginx answers (over HTTP, which is cheaper) and else calls :func:`wait_ready`.
     """
     import docker.errors
 
@@ -276,15 +278,28 @@ def ensure_proxy(engine: Engine, project: str, env: str, image: str, port: int,
     except docker.errors.APIError as exc:
         raise OperationFailed(f"could not start the proxy {name} on {engine.where}: "
                               f"{_explain(exc)}", _start_fix(exc, port)) from None
-    _wait_ready(engine, container, ready_timeout)
+    if wait:
+        _wait_ready(engine, container, ready_timeout)
     return str(container.id)
+
+
+def wait_ready(engine: Engine, proxy_container_id: str, timeout: float = 20.0) -> None:
+    """Return once the proxy's nginx runs with a loaded config (as :func:`ensure_proxy` does);
+    :class:`OperationFailed` with its last log line when it stops or takes too long."""
+    _wait_ready(engine, engine.container(proxy_container_id), timeout)
+
+
+class ConfigRefused(OperationFailed):
+    """``nginx -t`` refused a config: nothing changed, the proxy serves its previous one."""
 
 
 def apply(engine: Engine, proxy_container_id: str, config_text: str) -> None:
     """Make the proxy serve ``config_text``: stage, ``nginx -t``, move into place, reload.
 
-    Raises :class:`OperationFailed` with nginx's own line when the check fails; the proxy then
-    keeps serving its previous config. The reload is graceful (``nginx -s reload``).
+    Raises :class:`ConfigRefused` with nginx's own line when the check fails; the proxy then
+    keeps serving its previous config. The reload is graceful (``nginx -s reload``). The steps
+    run as one ``sh`` script in one exec (each exec costs ~70 ms on the server); the config
+    travels in that exec's environment, or by ``put_archive`` when it is large or not ASCII.
     """
     import docker.errors
 
@@ -295,28 +310,71 @@ def apply(engine: Engine, proxy_container_id: str, config_text: str) -> None:
                               f"{engine.where}", "deploy again: it is created when missing"
                               ) from None
     staging = f"{CONF_DIR}/nginx.conf.new-{uuid.uuid4().hex[:12]}"
+    inline = config_text.isascii() and len(config_text) <= _INLINE_MAX
+    chunks = ([config_text[i:i + _CHUNK] for i in range(0, len(config_text), _CHUNK)]
+              if inline else [])
+    write = ("printf '%s' " + " ".join(f'"${_CHUNK_VAR}{i}"' for i in range(len(chunks)))
+             + ' > "$2" || { rm -f "$2"; exit 13; }\n') if inline else ""
     with _lock(str(container.id)):
         try:
-            container.put_archive(CONF_DIR, _tar({staging.rsplit("/", 1)[1]: config_text}))
-            code, output = _exec(container, "nginx", "-t", "-c", staging)
-            if code != 0:
-                _exec(container, "rm", "-f", staging)
-                raise OperationFailed(f"the new proxy config was refused by nginx -t: "
-                                      f"{_nginx_error(output)}",
-                                      "nothing changed: the proxy still serves its previous "
-                                      "config; check that every upstream container exists on "
-                                      "the environment's network")
-            code, output = _exec(container, "mv", "-f", staging, CONF_PATH)
-            if code != 0:
-                raise OperationFailed(f"could not put the proxy config in place: "
-                                      f"{_nginx_error(output)}", "see the proxy's logs")
-            code, output = _exec(container, "nginx", "-s", "reload", "-c", CONF_PATH)
-            if code != 0:
-                raise OperationFailed(f"the proxy did not reload: {_nginx_error(output)}",
-                                      f"see 'docker logs {container.name}'")
+            if not inline:
+                container.put_archive(CONF_DIR, _tar({staging.rsplit("/", 1)[1]: config_text}))
+            result = container.exec_run(
+                ["sh", "-c", "umask 022\n" + write + _APPLY, "sh", CONF_PATH, staging],
+                stdout=True, stderr=True,
+                environment={f"{_CHUNK_VAR}{i}": chunk for i, chunk in enumerate(chunks)})
         except docker.errors.APIError as exc:
             raise OperationFailed(f"could not update the proxy {container.name}: "
                                   f"{_explain(exc)}", "check that it is running") from None
+    output: Any = result.output
+    text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output or "")
+    code = result.exit_code
+    if code == 0:
+        return
+    if code == 10:
+        raise ConfigRefused(f"the new proxy config was refused by nginx -t: "
+                            f"{_nginx_error(text)}",
+                            "nothing changed: the proxy still serves its previous config; "
+                            "check that every upstream container exists on the environment's "
+                            "network")
+    if code == 12:
+        raise OperationFailed(f"the proxy did not reload: {_nginx_error(text)}",
+                              f"see 'docker logs {container.name}'")
+    what = {11: "put the proxy config in place", 13: "write the proxy config"}.get(
+        int(code if code is not None else -1), f"update the proxy {container.name}")
+    raise OperationFailed(f"could not {what}: {_nginx_error(text)}", "see the proxy's logs")
+
+
+_APPLY = """\
+if ! out=$(nginx -t -c "$2" 2>&1); then printf '%s\\n' "$out"; rm -f "$2"; exit 10; fi
+mv -f "$2" "$1" || exit 11
+nginx -s reload -c "$1" 2>&1 || exit 12
+"""
+"""After the config is at ``$2``: check it (refused: remove it, exit 10), move it to ``$1``,
+reload. Exit codes tell the steps apart."""
+_CHUNK_VAR = "WB_PROXY_CONFIG_"
+_CHUNK = 65_536
+"""Characters per environment variable (Linux takes at most 128 KiB in one)."""
+_INLINE_MAX = 100_000
+"""Larger configs go by ``put_archive``: an exec's arguments and environment together must fit
+in 128 KiB on the smallest Linux limits (this is ~80 routes)."""
+
+
+def workers(engine: Engine, proxy_container_id: str) -> dict[int, bool]:
+    """The proxy's nginx worker processes: PID (on the host) -> whether it takes new
+    connections (False: a worker of an earlier config, finishing its requests in flight)."""
+    import docker.errors
+
+    try:
+        listing = engine.api.top(proxy_container_id)
+    except docker.errors.NotFound:
+        return {}
+    titles = listing.get("Titles") or []
+    if "CMD" not in titles or "PID" not in titles:
+        return {}
+    cmd, pid = titles.index("CMD"), titles.index("PID")
+    return {int(row[pid]): "shutting down" not in str(row[cmd])
+            for row in listing.get("Processes") or () if "nginx: worker process" in str(row[cmd])}
 
 
 def _find(engine: Engine, project: str, env: str) -> Container | None:

@@ -180,9 +180,9 @@ def test_zero_failed_requests_during_redeploys_and_a_rollback(staged: Staged) ->
     count = [0]
     stop = threading.Event()
 
-    def load() -> None:
-        deadline = time.monotonic() + 60
-        while not stop.is_set() and time.monotonic() < deadline and count[0] < 20_000:
+    def load() -> None:  # bounded: at most 20 s and 60k requests
+        deadline = time.monotonic() + 20
+        while not stop.is_set() and time.monotonic() < deadline and count[0] < 60_000:
             status, _ = staged.get("/orders/health")
             count[0] += 1
             if status != 200:
@@ -198,6 +198,7 @@ def test_zero_failed_requests_during_redeploys_and_a_rollback(staged: Staged) ->
             assert staged.deploy("-e", "orders").returncode == 0
         back = staged.workbench("rollback", "--env", "staging", "-e", "orders")
         assert back.returncode == 0, back.stdout
+        assert all(w.is_alive() for w in workers), "the load ended before the last switch"
     finally:
         stop.set()
         for worker in workers:

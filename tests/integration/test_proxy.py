@@ -29,15 +29,17 @@ pytestmark = pytest.mark.integration
 
 ENV = "it"
 # An HTTP/1.1 server (so the proxy keeps connections to it alive) answering every GET with
-# its NAME, the path it received and the request headers.
+# its NAME, the path it received and the request headers (after 3 s for /slow...).
 ECHO = """
-import json, os
+import json, os, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Echo(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
+        if self.path.startswith("/slow"):
+            time.sleep(3)
         body = json.dumps({"name": os.environ["NAME"], "path": self.path,
                            "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
         self.send_response(200)
@@ -238,3 +240,24 @@ def test_reloads_are_graceful(proxied: Proxied) -> None:
     assert failures == []
     assert sum(counts) > 100 and min(counts) > 10
     assert proxied.serving() == config_id(render(proxied.project, ENV, configs[-1]))
+
+
+def test_old_workers_finish_their_requests_in_flight_after_a_reload(proxied: Proxied) -> None:
+    proxied.apply(proxied.routes())
+    wait_for(lambda: proxied.get("/a/").status == 200, "upstream a to answer")
+    before = set(proxy.workers(proxied.engine, proxied.container_id))
+    assert before
+    replies: list[Reply] = []
+    slow = threading.Thread(target=lambda: replies.append(proxied.get("/a/slow")))
+    slow.start()
+    time.sleep(0.5)  # the request is in flight on a worker of the current config
+    proxied.apply(proxied.routes(Route("/c", "a", proxied.upstreams["a"], 8000)))
+    wait_for(lambda: not any(proxy.workers(proxied.engine, proxied.container_id).get(pid)
+                             for pid in before), "the old workers to stop taking connections")
+    after = proxy.workers(proxied.engine, proxied.container_id)
+    assert before & set(after) and set(after) - before  # old ones finishing, new ones serving
+    assert all(after[pid] for pid in after.keys() - before)
+    slow.join(10)
+    assert [r.status for r in replies] == [200]  # the reload did not cut it
+    wait_for(lambda: not before & set(proxy.workers(proxied.engine, proxied.container_id)),
+             "the old workers to exit once their request was answered", timeout=5)

@@ -13,6 +13,11 @@ Endpoints go in phases (produces/consumes); the endpoints of a phase and the hos
 parallel. An endpoint switches only when it is healthy on every host; if a switch fails on one
 host, the hosts already switched are switched back. Before the switch, a failure removes the new
 container: the proxy never pointed at it, so the old version keeps serving.
+
+Where the time goes, and what overlaps: build contexts are packed while the hosts are
+connected; each host's network and proxy are made ready while the images build (a container
+starts only once they are); builds run on threads of their own; switches that come while a
+proxy reload is in flight share the next reload (:class:`_Switchboard`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from secrets import token_hex
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import proxy, releases
 from ..context import BuildContext, build_context
@@ -50,14 +55,16 @@ KEEP = 5
 """Stopped containers kept per endpoint and host, for rollback."""
 
 Connect = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class DeployOptions:
     lock_wait: float = 0.0
     build_args: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    drain: float = 2.0
-    """Seconds the old container keeps running after the switch."""
+    drain: float = 10.0
+    """At most this many seconds for the proxy's old nginx workers to finish the requests they
+    had in flight (to the old container) after the switch; then the old container stops."""
     health_timeout: float | None = None
 
 
@@ -74,7 +81,13 @@ class Site:
     """endpoint -> its current release on this host (read once, when the run starts)."""
     active: dict[str, tuple[str, Endpoint]] = field(default_factory=dict)
     """endpoint -> (container name, endpoint) the proxy routes to."""
-    switching: asyncio.Lock = field(default_factory=asyncio.Lock)
+    ready: asyncio.Future[None] | None = None
+    """The network, the proxy and its current routes made ready (beside the builds)."""
+    proxy_address: str = ""
+    """The proxy's address on the environment's network (where its health path answers)."""
+    retiring: set[int] = field(default_factory=set)
+    """PIDs of the proxy's nginx workers from before a reload: they finish the requests they
+    have in flight (perhaps to an old container), then exit."""
 
 
 SiteOpener = Callable[[Project, Environment], contextlib.AbstractAsyncContextManager[list[Site]]]
@@ -125,25 +138,36 @@ async def deploy(project: Project, env_name: str, names: Sequence[str], emit: Em
     env = project.environment(env_name)
     endpoints = select(project, names)
     order = phases(endpoints)
-    inputs = await asyncio.to_thread(_inputs, project, env, endpoints, options)
+    # Build contexts are packed while the hosts are connected (they do not touch them).
+    packing = asyncio.ensure_future(asyncio.to_thread(_inputs, project, env, endpoints, options))
+    packing.add_done_callback(_retrieved)
     outcomes: list[Outcome] = []
-    async with open_sites(project, env) as sites, EnvLock(
-            sites[0].store, env.name, f"deploy {' '.join(names) or 'all'}",
-            wait=options.lock_wait, warn=lambda m: emit(Warning(m))), LogHub(emit) as hub:
-        run = _Deploy(project, env, emit, options, sites, hub)
-        try:
-            await run.prepare(project.endpoints)
-            failed = False
-            for phase in order:
-                if failed:
-                    outcomes += [Outcome(n, False, inputs[n].context.version, False,
-                                         "not started: an earlier phase failed") for n in phase]
-                    continue
-                results = await asyncio.gather(*(run.endpoint(inputs[n]) for n in phase))
-                outcomes += results
-                failed = not all(o.ok for o in results)
-        finally:
-            await run.close()
+    try:
+        async with open_sites(project, env) as sites:
+            inputs = await packing
+            async with EnvLock(sites[0].store, env.name, f"deploy {' '.join(names) or 'all'}",
+                               wait=options.lock_wait, warn=lambda m: emit(Warning(m))), \
+                    LogHub(emit) as hub:
+                run = _Deploy(project, env, emit, options, sites, hub)
+                try:
+                    await run.prepare(project.endpoints)
+                    failed = False
+                    for phase in order:
+                        if failed:
+                            outcomes += [Outcome(n, False, inputs[n].context.version, False,
+                                                 "not started: an earlier phase failed")
+                                         for n in phase]
+                            continue
+                        results = await asyncio.gather(*(run.endpoint(inputs[n])
+                                                         for n in phase))
+                        outcomes += results
+                        failed = not all(o.ok for o in results)
+                    await run.settle()
+                finally:
+                    await run.close()
+    except Exception:
+        await _packing_error_first(packing)
+        raise
     report = DeployReport(env.name, tuple(outcomes))
     emit(Result(report.ok, report.summary(), {"env": env.name,
                                               "endpoints": [o.as_dict() for o in outcomes]}))
@@ -163,6 +187,7 @@ async def rollback(project: Project, env_name: str, name: str, emit: Emit,
             await run.prepare(project.endpoints)
             target = await run.rollback_target(endpoint, to)
             outcome = await run.endpoint(target)
+            await run.settle()
         finally:
             await run.close()
     report = DeployReport(env.name, (outcome,))
@@ -198,14 +223,15 @@ class _Input:
 def _inputs(project: Project, env: Environment, endpoints: Sequence[Endpoint],
             options: DeployOptions) -> dict[str, _Input]:
     result = {}
-    for endpoint in endpoints:
-        context = build_context(project, endpoint, options.build_args)
-        variables = {**env.variables, **endpoint.env}
-        secrets = secrets_for(project.root, env.secrets_file, env.name, endpoint.name,
-                              endpoint.secrets)
-        sha, dirty = _git(endpoint.path)
-        result[endpoint.name] = _Input(endpoint, context, variables, secrets,
-                                       config_hash(endpoint, variables, secrets), sha, dirty)
+    with _GitStates([endpoint.path for endpoint in endpoints]) as git:  # run while we pack
+        for endpoint in endpoints:
+            context = build_context(project, endpoint, options.build_args)
+            variables = {**env.variables, **endpoint.env}
+            secrets = secrets_for(project.root, env.secrets_file, env.name, endpoint.name,
+                                  endpoint.secrets)
+            sha, dirty = git.state(endpoint.path)
+            result[endpoint.name] = _Input(endpoint, context, variables, secrets,
+                                           config_hash(endpoint, variables, secrets), sha, dirty)
     return result
 
 
@@ -219,13 +245,48 @@ def config_hash(endpoint: Endpoint, variables: Mapping[str, str],
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _git(path: Path) -> tuple[str, bool]:
-    def run(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True,
-                              check=False, timeout=30)
-        return done.stdout.strip() if done.returncode == 0 else ""
+class _GitStates:
+    """``git rev-parse`` and ``git status`` started in every repo at once (not one after the
+    other); :meth:`state` waits for a repo's two. Leaving the ``with`` reaps them all."""
 
-    return run("rev-parse", "--short=12", "HEAD"), bool(run("status", "--porcelain"))
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.running = {path: (self._start(path, "rev-parse", "--short=12", "HEAD"),
+                               self._start(path, "status", "--porcelain")) for path in paths}
+        self.states: dict[Path, tuple[str, bool]] = {}
+
+    def __enter__(self) -> _GitStates:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for path in self.running:
+            self.state(path)
+
+    def state(self, path: Path) -> tuple[str, bool]:
+        """(short sha of HEAD, dirty); "" and False where git fails."""
+        if path not in self.states:
+            sha, status = self.running[path]
+            self.states[path] = (self._output(sha), bool(self._output(status)))
+        return self.states[path]
+
+    @staticmethod
+    def _start(path: Path, *args: str) -> subprocess.Popen[str] | None:
+        try:
+            return subprocess.Popen(["git", *args], cwd=path, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        except OSError:
+            return None
+
+    @staticmethod
+    def _output(proc: subprocess.Popen[str] | None) -> str:
+        if proc is None:
+            return ""
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            return ""
+        return out.strip() if proc.returncode == 0 else ""
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -242,39 +303,105 @@ class _Deploy:
         self.log_tasks: list[asyncio.Future[None]] = []
         self.restarted: set[str] = set()
         """Old containers started again by a rollback: stopped, never removed, on failure."""
+        self.boards: dict[str, _Switchboard] = {}
+        """Each host's proxy switches, by host."""
 
     async def close(self) -> None:
-        """Stop following logs."""
+        """Stop following logs and the proxies' work (all done unless interrupted)."""
         for stream in self.log_streams.values():
             stream.close()
-        await asyncio.gather(*self.log_tasks, return_exceptions=True)
+        work = [site.ready for site in self.sites if site.ready is not None]
+        work += [board.task for board in self.boards.values() if board.task is not None]
+        for future in work:
+            future.cancel()
+        await asyncio.gather(*self.log_tasks, *work, return_exceptions=True)
 
     async def prepare(self, endpoints: Sequence[Endpoint]) -> None:
-        """Proxy and network on every host; what each host's proxy routes to now."""
-        async def one(site: Site) -> None:
-            site.proxy_id = await blocking(lambda: proxy.ensure_proxy(
-                site.engine, self.project.name, self.env.name, self.env.proxy_image,
-                self.env.proxy_port, bind=self.env.proxy_bind))
-            for endpoint in endpoints:
-                records = await releases.history(site.store, endpoint.name)
-                current = releases.current(records, site.name)
-                if current is not None:
-                    site.current[endpoint.name] = current
-                    if current.container:
-                        site.active[endpoint.name] = (current.container, endpoint)
-            await self._restore(site)
+        """What each host's proxy routes to now (release records, all read at once); then the
+        network, the proxy and those routes are made ready on every host in the background,
+        beside the builds: a new container starts only once they are (:meth:`_when_ready`)."""
+        async def current(site: Site, endpoint: Endpoint) -> None:
+            found = releases.current(await releases.history(site.store, endpoint.name),
+                                     site.name)
+            if found is not None:
+                site.current[endpoint.name] = found
+                if found.container:
+                    site.active[endpoint.name] = (found.container, endpoint)
 
-        await asyncio.gather(*(one(site) for site in self.sites))
+        await asyncio.gather(*(current(site, endpoint) for site in self.sites
+                               for endpoint in endpoints))
+        for site in self.sites:
+            site.ready = asyncio.ensure_future(self._ready(site))
 
-    async def _restore(self, site: Site) -> None:
-        """A proxy that does not serve the routes of the current releases (it was just created,
-        or someone changed it) gets them back before anything else happens."""
+    async def _ready(self, site: Site) -> None:
+        """The host's network and proxy exist, nginx answers, and it routes to the current
+        releases. nginx answering its health path is the readiness check (an exec in the proxy
+        costs the engine more); when it does not answer soon, ``proxy.wait_ready`` waits and
+        says why (the proxy exited, and its last log line)."""
+        site.proxy_id = await blocking(lambda: proxy.ensure_proxy(
+            site.engine, self.project.name, self.env.name, self.env.proxy_image,
+            self.env.proxy_port, bind=self.env.proxy_bind, wait=False))
+        served = await self._served(site, within=1.0)
+        if served is None:
+            await blocking(lambda: proxy.wait_ready(site.engine, site.proxy_id))
+            site.proxy_address = ""
+            served = await self._served(site, within=5.0)
+        await self._restore(site, served)
+
+    async def _served(self, site: Site, within: float) -> str | None:
+        """The config id the proxy's health path sends ("" for none), asked until it answers
+        or ``within`` seconds passed (then None)."""
+        deadline = time.monotonic() + within
+        while True:
+            status, head = await _get(site.connect, await self._address(site),
+                                      proxy.LISTEN_PORT, proxy.HEALTH_PATH)
+            if status.isdigit():
+                return _header_value(head, proxy.CONFIG_HEADER)
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(0.05)
+
+    async def settle(self) -> None:
+        """Wait until every host's proxy is ready; raise why one could not be (as a failure
+        before the run did: the endpoints that waited for it have not started)."""
+        for site in self.sites:
+            if site.ready is not None:
+                await asyncio.shield(site.ready)
+
+    async def _when_ready(self, site: Site, work: Awaitable[T]) -> T:
+        """``await work``, unless the host's proxy cannot be made ready meanwhile: then
+        ``work`` is cancelled and :class:`_NotReady` raised."""
+        ready = site.ready
+        task = asyncio.ensure_future(work)
+        if ready is None:
+            return await task
+        try:
+            await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise
+        if ready.done() and (ready.cancelled() or ready.exception() is not None):
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise _NotReady(site.name)
+        return await task
+
+    async def _proxy_ready(self, site: Site) -> None:
+        """Wait for the host's network, proxy and current routes (:class:`_NotReady`)."""
+        if site.ready is None:
+            return
+        await asyncio.wait([site.ready])
+        if site.ready.cancelled() or site.ready.exception() is not None:
+            raise _NotReady(site.name)
+
+    async def _restore(self, site: Site, served: str | None) -> None:
+        """A proxy that does not serve the routes of the current releases (``served`` is not
+        their config's id: it was just created, or someone changed it) gets them back before
+        anything else happens."""
         if not site.active:
             return
         text = self._config(site.active)
-        address = await blocking(lambda: _address(site.engine, site.proxy_id, self.network))
-        served = await _header(site.connect, address, proxy.LISTEN_PORT, proxy.HEALTH_PATH,
-                               proxy.CONFIG_HEADER)
         if served != proxy.config_id(text):
             self.emit(Warning(f"the proxy on {site.name} did not route to the current releases; "
                               "restored its config"))
@@ -309,6 +436,13 @@ class _Deploy:
                       target.dirty, kind="rollback", container=target.container or None)
 
     async def endpoint(self, item: _Input) -> Outcome:
+        try:
+            return await self._endpoint(item)
+        finally:
+            for site in self.sites:
+                self._board(site).drop(item.endpoint.name)
+
+    async def _endpoint(self, item: _Input) -> Outcome:
         name, version = item.endpoint.name, item.context.version
         steps = Steps(self.emit)
         fresh: dict[str, str] = {}
@@ -319,27 +453,45 @@ class _Deploy:
                 self.emit(LogLines(f"{name}/deploy", (f"{name} is already at {version} with the "
                                                       "same config on every host",)))
                 return Outcome(name, True, version, False)
-            await asyncio.gather(*(self._up(site, item, steps, fresh) for site in self.sites))
+            await self._up_everywhere(item, steps, fresh)
         except BaseException as exc:  # before the switch: the proxy never saw the new one
             await self._discard(fresh)
-            await self._record_failure(item, steps, exc, started)
+            if isinstance(exc, _NotReady) or isinstance(getattr(exc, "cause", None), _NotReady):
+                # the run fails with the proxy's own error (settle); this endpoint never began
+                return Outcome(name, False, version, True, "the proxy could not be made ready")
+            reason = self._reason(exc)
+            if len(self.sites) > 1:
+                reason += "; no host was switched"
+            await self._record_failure(item, steps, exc, started, reason)
             if not isinstance(exc, Exception):
                 raise
-            return Outcome(name, False, version, True, _problem(exc))
+            return Outcome(name, False, version, True, reason)
         switched: list[Site] = []
+        # The old containers, listed while the proxy switches (we hold the lock: only this run
+        # changes them); the drain needs the list.
+        listing = {site.name: asyncio.ensure_future(blocking(
+            lambda s=site: self._others(s, item.endpoint, fresh[s.name]))) for site in self.sites}
         try:
             with steps.step(f"{name}/switch", f"{name}: switch the proxy"):
                 for site in self.sites:
-                    await self._switch(site, item.endpoint, fresh[site.name])
+                    try:
+                        await self._switch(site, item.endpoint, fresh[site.name])
+                    except Exception as exc:
+                        raise _OnHost(site.name, exc) from exc
                     switched.append(site)
         except Exception as exc:
+            await asyncio.gather(*listing.values(), return_exceptions=True)
             reverted = await self._revert(switched, item.endpoint)
             await self._discard(fresh)
-            await self._record_failure(item, steps, exc, started)
-            return Outcome(name, False, version, True, _problem(exc), reverted)
+            reason = self._reason(exc)
+            await self._record_failure(item, steps, exc, started, reason)
+            return Outcome(name, False, version, True, reason, reverted)
+        except BaseException:
+            await asyncio.gather(*listing.values(), return_exceptions=True)
+            raise
         with steps.step(f"{name}/drain", f"{name}: drain and stop the old container"):
-            await asyncio.gather(*(self._drain(site, item.endpoint, fresh[site.name])
-                                   for site in self.sites))
+            await asyncio.gather(*(self._drain(site, item.endpoint, fresh[site.name],
+                                               listing[site.name]) for site in self.sites))
         with steps.step(f"{name}/record", f"{name}: record the release"):
             records = {site.name: self._release(item, site, "ok", steps, started,
                                                 container=fresh[site.name])
@@ -362,19 +514,55 @@ class _Deploy:
                 return True
         return False
 
+    async def _up_everywhere(self, item: _Input, steps: Steps, fresh: dict[str, str]) -> None:
+        """Build, start and health-check on every host at once. The first failure cancels the
+        other hosts' work and is raised as :class:`_OnHost`; a cancel waits for all of it."""
+        tasks = {asyncio.ensure_future(self._up(site, item, steps, fresh)): site
+                 for site in self.sites}
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task, site in tasks.items():
+            if not task.cancelled() and task.exception() is not None:
+                exc = task.exception()
+                if not isinstance(exc, Exception):
+                    raise exc  # type: ignore[misc]
+                raise _OnHost(site.name, exc) from exc
+
+    def _source(self, endpoint: Endpoint, what: str, site: Site) -> str:
+        """A log source: ``<endpoint>/<what>``, with ``@<host>`` when there are several."""
+        return f"{endpoint.name}/{what}" + (f"@{site.name}" if len(self.sites) > 1 else "")
+
+    def _reason(self, exc: BaseException) -> str:
+        """Why it failed; with several hosts, on which one."""
+        if isinstance(exc, _OnHost):
+            return (f"on {exc.host}: {_problem(exc.cause)}" if len(self.sites) > 1
+                    else _problem(exc.cause))
+        return _problem(exc)
+
     async def _up(self, site: Site, item: _Input, steps: Steps, fresh: dict[str, str]) -> None:
         name = item.endpoint.name
         where = f" on {site.name}" if len(self.sites) > 1 else ""
         image = f"wb-{self.project.name}-{name}:{item.context.version}"
         with steps.step(f"{name}/build{where}", f"{name}: build{where}"):
-            await self._build(site, item, image)
-        with steps.step(f"{name}/start{where}", f"{name}: start the new container{where}"):
-            fresh[site.name] = await self._start(site, item, image)
-        with steps.step(f"{name}/health{where}", f"{name}: health check{where}"):
-            await self._health(site, item.endpoint, fresh[site.name])
+            await self._when_ready(site, self._build(site, item, image))
+        await self._proxy_ready(site)
+        board = self._board(site)
+        board.expect(name)  # until it switches here (or fails): a reload may wait for it
+        try:
+            with steps.step(f"{name}/start{where}", f"{name}: start the new container{where}"):
+                await self._start(site, item, image, fresh)
+            with steps.step(f"{name}/health{where}", f"{name}: health check{where}"):
+                await self._health(site, item.endpoint, fresh[site.name])
+        except BaseException:
+            board.drop(name)
+            raise
 
     async def _build(self, site: Site, item: _Input, image: str) -> None:
-        pump = self.hub.pump(f"{item.endpoint.name}/build")
+        pump = self.hub.pump(self._source(item.endpoint, "build", site))
         if item.container and await blocking(lambda: _exists(site.engine, item.container or "")):
             pump.feed([f"rolling back to container {item.container}"])
             return
@@ -390,15 +578,18 @@ class _Deploy:
         stream = Stream()
         await blocking(lambda: site.engine.build(item.context.data, image,
                                                  item.context.build_args, labels, pump.feed,
-                                                 stream), stream)
+                                                 stream), stream, own_thread=True)
 
-    async def _start(self, site: Site, item: _Input, image: str) -> str:
+    async def _start(self, site: Site, item: _Input, image: str, fresh: dict[str, str]) -> None:
+        """Start the new container and put its name in ``fresh`` (before it exists: a cancel
+        waits for the start to finish, so nothing unnamed is left behind)."""
         endpoint = item.endpoint
         client = site.engine.client
         if item.container and await blocking(lambda: _exists(site.engine, item.container or "")):
-            await blocking(lambda: client.containers.get(item.container).start())
             self.restarted.add(item.container)
-            return item.container
+            fresh[site.name] = item.container
+            await _finish(blocking(lambda: client.containers.get(item.container).start()))
+            return
         container = f"{self.prefix}-{endpoint.name}-{item.context.version}-{token_hex(2)}"
         labels = {**self.labels, f"{LABEL}endpoint": endpoint.name, f"{LABEL}role": "app",
                   f"{LABEL}version": item.context.version, f"{LABEL}git-sha": item.git_sha,
@@ -425,12 +616,12 @@ class _Deploy:
         if item.secrets:
             lines = "".join(f"{k}={v}\n" for k, v in sorted(item.secrets.items()))
             await site.store.write(f"secrets/{endpoint.name}.env", lines.encode(), mode=0o600)
-        await blocking(start)
+        fresh[site.name] = container
+        await _finish(blocking(start))
         log_stream = self.log_streams[container] = Stream()
-        pump = self.hub.pump(f"{endpoint.name}/app")
+        pump = self.hub.pump(self._source(endpoint, "app", site))
         self.log_tasks.append(follow(lambda: site.engine.follow_logs(
             container, pump.feed, log_stream), log_stream))
-        return container
 
     async def _health(self, site: Site, endpoint: Endpoint, container: str) -> None:
         address = ""
@@ -451,70 +642,105 @@ class _Deploy:
                            interval=0.25)
 
     async def _switch(self, site: Site, endpoint: Endpoint, container: str) -> None:
-        async with site.switching:
-            active = {**site.active, endpoint.name: (container, endpoint)}
-            await self._apply(site, active)
-            site.active = active
+        await self._board(site).switch(endpoint.name, (container, endpoint))
+
+    def _board(self, site: Site) -> _Switchboard:
+        if site.name not in self.boards:
+            self.boards[site.name] = _Switchboard(site, self._apply)
+        return self.boards[site.name]
 
     async def _apply(self, site: Site, active: Mapping[str, tuple[str, Endpoint]]) -> None:
         text = self._config(active)
+        before = set(await blocking(lambda: proxy.workers(site.engine, site.proxy_id)))
+        site.retiring |= before
         await blocking(lambda: proxy.apply(site.engine, site.proxy_id, text))
-        await self._switched(site, proxy.config_id(text))
+        await self._switched(site, proxy.config_id(text), before)
 
-    async def _switched(self, site: Site, wanted: str | None, timeout: float = 15.0) -> None:
-        """Wait until nginx's new workers answer: ``nginx -s reload`` returns before they do."""
+    async def _switched(self, site: Site, wanted: str | None, before: set[int],
+                        timeout: float = 15.0) -> None:
+        """Wait until nginx's new workers answer and its old ones (``before``) no longer take
+        new connections: ``nginx -s reload`` returns before either is so, and until then a
+        request may still reach the old config."""
         if wanted is None:
             return
-        address = await blocking(lambda: _address(site.engine, site.proxy_id, self.network))
         deadline = time.monotonic() + timeout
+        address = await self._address(site)
         seen = ""
         while time.monotonic() < deadline:
             seen = await _header(site.connect, address, proxy.LISTEN_PORT, proxy.HEALTH_PATH,
                                  proxy.CONFIG_HEADER)
-            if seen == wanted:
+            if seen == wanted and not await blocking(lambda: before & {
+                    pid for pid, accepting in proxy.workers(site.engine, site.proxy_id).items()
+                    if accepting}):
                 return
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
+            if not seen:  # no answer: the proxy may have a new address (restarted)
+                address = await self._address(site, fresh=True)
         raise OperationFailed(f"the proxy on {site.name} still serves config {seen or '?'} "
                               f"{timeout:g}s after its reload to {wanted}",
                               "see the proxy container's log (nginx may have refused the reload)")
 
+    async def _address(self, site: Site, fresh: bool = False) -> str:
+        """The proxy's address on the network, looked up once (again when ``fresh``)."""
+        if fresh or not site.proxy_address:
+            site.proxy_address = await blocking(
+                lambda: _address(site.engine, site.proxy_id, self.network))
+        return site.proxy_address
+
     async def _revert(self, switched: list[Site], endpoint: Endpoint) -> tuple[str, ...]:
         reverted = []
         for site in switched:
-            async with site.switching:
-                current = site.current.get(endpoint.name)
-                active = dict(site.active)
-                if current is not None and current.container:
-                    active[endpoint.name] = (current.container, endpoint)
-                else:
-                    active.pop(endpoint.name, None)
-                with contextlib.suppress(Exception):
-                    await self._apply(site, active)
-                    site.active = active
-                    reverted.append(site.name)
+            current = site.current.get(endpoint.name)
+            route = (current.container, endpoint) if current is not None and \
+                current.container else None
+            with contextlib.suppress(Exception):
+                await self._board(site).switch(endpoint.name, route)
+                reverted.append(site.name)
         return tuple(reverted)
 
-    async def _drain(self, site: Site, endpoint: Endpoint, container: str) -> None:
+    def _others(self, site: Site, endpoint: Endpoint, container: str) -> list[dict[str, Any]]:
+        """The endpoint's containers on ``site`` other than ``container``, newest first (one
+        list call, no inspects; blocks)."""
         filters = {"label": [f"{LABEL}project={self.project.name}", f"{LABEL}env={self.env.name}",
                              f"{LABEL}endpoint={endpoint.name}", f"{LABEL}role=app"]}
+        found = site.engine.api.containers(all=True, filters=filters)
+        return sorted((c for c in found if f"/{container}" not in (c.get("Names") or ())),
+                      key=lambda c: int(c.get("Created") or 0), reverse=True)
 
-        def others() -> list[Any]:
-            return [c for c in site.engine.client.containers.list(all=True, filters=filters)
-                    if c.name != container]
-
-        if any(c.status == "running" for c in await blocking(others)):
-            await asyncio.sleep(self.options.drain)  # requests in flight on the old one finish
+    async def _drain(self, site: Site, endpoint: Endpoint, container: str,
+                     listing: Awaitable[list[dict[str, Any]]]) -> None:
+        """Let the old containers (``listing``) finish their requests, stop them, keep the
+        newest :data:`KEEP` of them and remove the rest."""
+        api = site.engine.api
+        old_ones = await listing
+        if any(c.get("State") == "running" for c in old_ones):
+            await self._old_workers_gone(site)
+        elif len(old_ones) <= KEEP:
+            return  # nothing runs, nothing to remove
 
         def stop_old() -> None:
-            old_ones = others()
+            old_ones = self._others(site, endpoint, container)
             for old in old_ones:
-                if old.status == "running":
-                    old.stop(timeout=10)
-            old_ones.sort(key=lambda c: c.attrs.get("Created", ""), reverse=True)
+                if old.get("State") == "running":
+                    api.stop(old["Id"], timeout=10)
             for old in old_ones[KEEP:]:
-                old.remove(force=True)
+                api.remove_container(old["Id"], force=True)
 
         await blocking(stop_old)
+
+    async def _old_workers_gone(self, site: Site) -> None:
+        """Wait (at most ``options.drain`` s) until nginx's workers from before the reload have
+        finished their requests in flight and exited: only they can still send a request to an
+        old container, so it can stop then. (Known by PID: right after the reload they may not
+        yet call themselves "shutting down", and they still accept connections until then.)"""
+        deadline = time.monotonic() + self.options.drain
+        while site.retiring & set(await blocking(lambda: proxy.workers(site.engine,
+                                                                       site.proxy_id))):
+            if time.monotonic() >= deadline:
+                self.emit(Warning(f"the proxy on {site.name} still had requests in flight "
+                                  f"after {self.options.drain:g}s; stopping the old container"))
+                return
+            await asyncio.sleep(0.05)
 
     async def _discard(self, fresh: Mapping[str, str]) -> None:
         """Remove new containers the proxy does not route to (a rollback's is stopped)."""
@@ -544,15 +770,186 @@ class _Deploy:
                        last_lines=tuple(last_lines)[-20:])
 
     async def _record_failure(self, item: _Input, steps: Steps, exc: BaseException,
-                              started: float) -> None:
-        lines = getattr(exc, "last_lines", ())
+                              started: float, reason: str) -> None:
+        cause = exc.cause if isinstance(exc, _OnHost) else exc
+        lines = getattr(cause, "last_lines", ())
         await asyncio.gather(*(releases.append(site.store, self._release(
-            item, site, "failed", steps, started, reason=_problem(exc), last_lines=lines))
+            item, site, "failed", steps, started, reason=reason, last_lines=lines))
             for site in self.sites), return_exceptions=True)
+
+
+class _OnHost(Exception):
+    """``cause`` happened on ``host``."""
+
+    def __init__(self, host: str, cause: Exception) -> None:
+        super().__init__(f"on {host}: {cause}")
+        self.host, self.cause = host, cause
+
+
+class _NotReady(Exception):
+    """The proxy of ``host`` could not be made ready (:meth:`_Deploy.settle` raises why)."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"the proxy on {host} could not be made ready")
+        self.host = host
+
+
+_Route = tuple[str, Endpoint]
+"""(container name, endpoint): where the proxy sends an endpoint's routes."""
+
+
+@dataclass(eq=False, slots=True)
+class _Switch:
+    endpoint: str
+    route: _Route | None
+    """None: the endpoint gets no route."""
+    done: asyncio.Future[None]
+
+
+class _Switchboard:
+    """Group commit of one host's proxy switches.
+
+    Switches asked for while a reload is in flight wait for it, then go together into the next
+    one: one config write, ``nginx -t``, graceful reload and wait for nginx's new workers for
+    all of them, not one each. Every waiter learns whether the reload that included its switch
+    succeeded. When a config of several switches is refused (``nginx -t``, or bad routes), each
+    is tried alone, so one endpoint's bad switch fails only that endpoint. ``site.active``
+    changes only after a reload succeeded.
+
+    A reload also waits (at most :attr:`HOLD` s) while other endpoints are starting or being
+    health-checked here (:meth:`expect`): each would otherwise come during this reload, wait
+    for it, and then need one more of its own (and the reload's exec competes with their
+    starts for the engine).
+    """
+
+    HOLD = 1.0
+
+    def __init__(self, site: Site,
+                 apply: Callable[[Site, Mapping[str, _Route]], Awaitable[None]]) -> None:
+        self.site, self.apply = site, apply
+        self.pending: list[_Switch] = []
+        self.task: asyncio.Task[None] | None = None
+        self.coming: set[str] = set()
+        """Endpoints starting or being health-checked here: they switch next, unless they fail."""
+        self._moved = asyncio.Event()
+
+    def expect(self, endpoint: str) -> None:
+        """``endpoint`` starts here and will switch; :meth:`switch` or :meth:`drop` ends it."""
+        self.coming.add(endpoint)
+
+    def drop(self, endpoint: str) -> None:
+        """``endpoint`` will not switch here (now): a held reload need not wait for it."""
+        self.coming.discard(endpoint)
+        self._moved.set()
+
+    async def switch(self, endpoint: str, route: _Route | None) -> None:
+        """Route ``endpoint`` to ``route``; returns once nginx serves it, or raises why not."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_retrieved)
+        item = _Switch(endpoint, route, done)
+        self.pending.append(item)
+        self.drop(endpoint)
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run())
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            if item in self.pending:  # not begun: dropped (one in flight completes)
+                self.pending.remove(item)
+            raise
+
+    async def _run(self) -> None:
+        batch: list[_Switch] = []
+        try:
+            while self.pending:
+                await self._hold()
+                batch, self.pending = self.pending, []
+                try:
+                    await self._commit(batch)
+                except (proxy.ConfigRefused, BadInput) as exc:
+                    if len(batch) == 1:
+                        _settle(batch[0], exc)
+                        continue
+                    for item in batch:  # which one was refused: each alone
+                        try:
+                            await self._commit([item])
+                        except Exception as alone:
+                            _settle(item, alone)
+                except Exception as exc:  # the proxy itself failed: every switch in it did
+                    for item in batch:
+                        _settle(item, exc)
+                batch = []
+        except BaseException:
+            for item in batch + self.pending:
+                item.done.cancel()
+            self.pending = []
+            raise
+
+    async def _hold(self) -> None:
+        """Return when no other endpoint is being health-checked here, or after HOLD s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.HOLD
+        while self.coming - {item.endpoint for item in self.pending}:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._moved.clear()
+            try:
+                await asyncio.wait_for(self._moved.wait(), left)
+            except TimeoutError:
+                return
+
+    async def _commit(self, batch: list[_Switch]) -> None:
+        active = dict(self.site.active)
+        for item in batch:
+            if item.route is None:
+                active.pop(item.endpoint, None)
+            else:
+                active[item.endpoint] = item.route
+        await self.apply(self.site, active)
+        self.site.active = active
+        for item in batch:
+            _settle(item, None)
+
+
+def _settle(item: _Switch, error: BaseException | None) -> None:
+    if item.done.done():
+        return
+    if error is None:
+        item.done.set_result(None)
+    else:
+        item.done.set_exception(error)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark an outcome nobody waits for any more as seen (no "never retrieved" warning)."""
+    if not future.cancelled():
+        future.exception()
+
+
+async def _packing_error_first(packing: asyncio.Future[dict[str, _Input]]) -> None:
+    """A failure to pack the build contexts (bad input in the endpoints) is the error to show,
+    as when packing came before connecting to the hosts: raise it."""
+    if not packing.done():
+        await asyncio.wait([packing])
+    error = None if packing.cancelled() else packing.exception()
+    if error is not None:
+        raise error from None
 
 
 def _problem(exc: BaseException) -> str:
     return getattr(exc, "problem", "") or f"{type(exc).__name__}: {exc}"
+
+
+async def _finish(work: Awaitable[None]) -> None:
+    """Await ``work`` to its end even when cancelled (then re-raise the cancel)."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
 
 
 def _exists(engine: Engine, container: str) -> bool:
@@ -591,7 +988,7 @@ def _remove(engine: Engine, container: str) -> None:
 def _state(engine: Engine, container: str, network: str) -> tuple[int | None, str]:
     """The container's exit code (None while it runs) and its address on ``network``."""
     found = engine.container(container)
-    exited = engine.exited(found)
+    exited = engine.exited(found, reload=False)
     return (exited.code if exited else None), _ip(found.attrs, network)
 
 
@@ -635,6 +1032,11 @@ async def _http_status(connect: Connect, address: str, port: int, path: str) -> 
 async def _header(connect: Connect, address: str, port: int, path: str, name: str) -> str:
     """The value of header ``name`` in the answer to GET ``path`` ("" when there is none)."""
     _status, head = await _get(connect, address, port, path)
+    return _header_value(head, name)
+
+
+def _header_value(head: str, name: str) -> str:
+    """The value of header ``name`` in a response ``head`` ("" when there is none)."""
     for line in head.split("\r\n")[1:]:
         key, _, value = line.partition(":")
         if key.strip().lower() == name.lower():
