@@ -17,7 +17,7 @@ container: the proxy never pointed at it, so the old version keeps serving.
 Where the time goes, and what overlaps: build contexts are packed while the hosts are
 connected; each host's network and proxy are made ready while the images build (a container
 starts only once they are); builds run on threads of their own; switches that come while a
-proxy reload is in flight share the next reload (:class:`_Switchboard`).
+proxy reload is in flight share the next reload (:class:`~workbench.switchboard.Switchboard`).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from ..plan import phases
 from ..releases import Release
 from ..secrets import secrets_for
 from ..state import Store
+from ..switchboard import Switchboard, retrieved
 from .test import select
 
 KEEP = 5
@@ -140,7 +141,7 @@ async def deploy(project: Project, env_name: str, names: Sequence[str], emit: Em
     order = phases(endpoints)
     # Build contexts are packed while the hosts are connected (they do not touch them).
     packing = asyncio.ensure_future(asyncio.to_thread(_inputs, project, env, endpoints, options))
-    packing.add_done_callback(_retrieved)
+    packing.add_done_callback(retrieved)
     outcomes: list[Outcome] = []
     try:
         async with open_sites(project, env) as sites:
@@ -303,7 +304,7 @@ class _Deploy:
         self.log_tasks: list[asyncio.Future[None]] = []
         self.restarted: set[str] = set()
         """Old containers started again by a rollback: stopped, never removed, on failure."""
-        self.boards: dict[str, _Switchboard] = {}
+        self.boards: dict[str, Switchboard[Site, tuple[str, Endpoint]]] = {}
         """Each host's proxy switches, by host."""
 
     async def close(self) -> None:
@@ -644,9 +645,9 @@ class _Deploy:
     async def _switch(self, site: Site, endpoint: Endpoint, container: str) -> None:
         await self._board(site).switch(endpoint.name, (container, endpoint))
 
-    def _board(self, site: Site) -> _Switchboard:
+    def _board(self, site: Site) -> Switchboard[Site, tuple[str, Endpoint]]:
         if site.name not in self.boards:
-            self.boards[site.name] = _Switchboard(site, self._apply)
+            self.boards[site.name] = Switchboard(site, self._apply)
         return self.boards[site.name]
 
     async def _apply(self, site: Site, active: Mapping[str, tuple[str, Endpoint]]) -> None:
@@ -792,139 +793,6 @@ class _NotReady(Exception):
     def __init__(self, host: str) -> None:
         super().__init__(f"the proxy on {host} could not be made ready")
         self.host = host
-
-
-_Route = tuple[str, Endpoint]
-"""(container name, endpoint): where the proxy sends an endpoint's routes."""
-
-
-@dataclass(eq=False, slots=True)
-class _Switch:
-    endpoint: str
-    route: _Route | None
-    """None: the endpoint gets no route."""
-    done: asyncio.Future[None]
-
-
-class _Switchboard:
-    """Group commit of one host's proxy switches.
-
-    Switches asked for while a reload is in flight wait for it, then go together into the next
-    one: one config write, ``nginx -t``, graceful reload and wait for nginx's new workers for
-    all of them, not one each. Every waiter learns whether the reload that included its switch
-    succeeded. When a config of several switches is refused (``nginx -t``, or bad routes), each
-    is tried alone, so one endpoint's bad switch fails only that endpoint. ``site.active``
-    changes only after a reload succeeded.
-
-    A reload also waits (at most :attr:`HOLD` s) while other endpoints are starting or being
-    health-checked here (:meth:`expect`): each would otherwise come during this reload, wait
-    for it, and then need one more of its own (and the reload's exec competes with their
-    starts for the engine).
-    """
-
-    HOLD = 1.0
-
-    def __init__(self, site: Site,
-                 apply: Callable[[Site, Mapping[str, _Route]], Awaitable[None]]) -> None:
-        self.site, self.apply = site, apply
-        self.pending: list[_Switch] = []
-        self.task: asyncio.Task[None] | None = None
-        self.coming: set[str] = set()
-        """Endpoints starting or being health-checked here: they switch next, unless they fail."""
-        self._moved = asyncio.Event()
-
-    def expect(self, endpoint: str) -> None:
-        """``endpoint`` starts here and will switch; :meth:`switch` or :meth:`drop` ends it."""
-        self.coming.add(endpoint)
-
-    def drop(self, endpoint: str) -> None:
-        """``endpoint`` will not switch here (now): a held reload need not wait for it."""
-        self.coming.discard(endpoint)
-        self._moved.set()
-
-    async def switch(self, endpoint: str, route: _Route | None) -> None:
-        """Route ``endpoint`` to ``route``; returns once nginx serves it, or raises why not."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.add_done_callback(_retrieved)
-        item = _Switch(endpoint, route, done)
-        self.pending.append(item)
-        self.drop(endpoint)
-        if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self._run())
-        try:
-            await asyncio.shield(done)
-        except asyncio.CancelledError:
-            if item in self.pending:  # not begun: dropped (one in flight completes)
-                self.pending.remove(item)
-            raise
-
-    async def _run(self) -> None:
-        batch: list[_Switch] = []
-        try:
-            while self.pending:
-                await self._hold()
-                batch, self.pending = self.pending, []
-                try:
-                    await self._commit(batch)
-                except (proxy.ConfigRefused, BadInput) as exc:
-                    if len(batch) == 1:
-                        _settle(batch[0], exc)
-                        continue
-                    for item in batch:  # which one was refused: each alone
-                        try:
-                            await self._commit([item])
-                        except Exception as alone:
-                            _settle(item, alone)
-                except Exception as exc:  # the proxy itself failed: every switch in it did
-                    for item in batch:
-                        _settle(item, exc)
-                batch = []
-        except BaseException:
-            for item in batch + self.pending:
-                item.done.cancel()
-            self.pending = []
-            raise
-
-    async def _hold(self) -> None:
-        """Return when no other endpoint is being health-checked here, or after HOLD s."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.HOLD
-        while self.coming - {item.endpoint for item in self.pending}:
-            left = deadline - loop.time()
-            if left <= 0:
-                return
-            self._moved.clear()
-            try:
-                await asyncio.wait_for(self._moved.wait(), left)
-            except TimeoutError:
-                return
-
-    async def _commit(self, batch: list[_Switch]) -> None:
-        active = dict(self.site.active)
-        for item in batch:
-            if item.route is None:
-                active.pop(item.endpoint, None)
-            else:
-                active[item.endpoint] = item.route
-        await self.apply(self.site, active)
-        self.site.active = active
-        for item in batch:
-            _settle(item, None)
-
-
-def _settle(item: _Switch, error: BaseException | None) -> None:
-    if item.done.done():
-        return
-    if error is None:
-        item.done.set_result(None)
-    else:
-        item.done.set_exception(error)
-
-
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    """Mark an outcome nobody waits for any more as seen (no "never retrieved" warning)."""
-    if not future.cancelled():
-        future.exception()
 
 
 async def _packing_error_first(packing: asyncio.Future[dict[str, _Input]]) -> None:
