@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import socket
 import threading
 from collections.abc import Iterator, Sequence
@@ -12,11 +13,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
 from workbench.gitlab import GitLab
+
+if TYPE_CHECKING:
+    import docker
 
 DEFAULT_BASE_IMAGE = "workbench/base:bookworm"
 SETUP_HINT = "run `sudo bash .ci/setup`"
@@ -123,6 +127,21 @@ class SSHTarget:
         if remote:
             argv += ["--", shlex.join(remote)]
         return argv
+
+
+def clean(client: docker.DockerClient, name: str, state_root: Path) -> None:
+    """Remove what a staged project left on one host: containers, volumes, networks, images,
+    and its folder under that host's /var/lib/workbench (``state_root``)."""
+    label = {"label": f"dev.workbench.project={name}"}
+    for container in client.containers.list(all=True, filters=label):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters=label):
+        volume.remove(force=True)
+    for network in client.networks.list(filters=label):
+        network.remove()
+    for image in client.images.list(filters=label):
+        client.images.remove(image.id, force=True)
+    shutil.rmtree(state_root / name, ignore_errors=True)
 
 
 # -- a fake GitLab REST API serving recorded replies ------------------------------------------

@@ -2,13 +2,13 @@
 
 `stage()` makes a fresh project (unique name) with endpoints ``orders`` (python, /data) and
 ``site`` (static) and a ``staging`` environment on the given hosts; `clean()` removes everything
-labelled with the project from an engine, and its state root on that host.
+labelled with the project from an engine, and its state root on that host
+(`helpers.clean`).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import urllib.error
 import urllib.request
@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import docker
 from helpers import SSHTarget, free_port
 
 RunWorkbench = Callable[..., subprocess.CompletedProcess[str]]
@@ -83,18 +82,3 @@ def stage(tmp_path: Path, home: Path, run: RunWorkbench, base_image: str, target
                      f"    proxy_port: {project.port}\n    proxy_bind: 127.0.0.1\n"
                      f"    proxy_image: {base_image}\n")
     return project
-
-
-def clean(client: docker.DockerClient, name: str, state_root: Path) -> None:
-    """Remove what a staged project left on one host: containers, volumes, networks, images,
-    and its folder under that host's /var/lib/workbench (``state_root``)."""
-    label = {"label": f"dev.workbench.project={name}"}
-    for container in client.containers.list(all=True, filters=label):
-        container.remove(force=True)
-    for volume in client.volumes.list(filters=label):
-        volume.remove(force=True)
-    for network in client.networks.list(filters=label):
-        network.remove()
-    for image in client.images.list(filters=label):
-        client.images.remove(image.id, force=True)
-    shutil.rmtree(state_root / name, ignore_errors=True)

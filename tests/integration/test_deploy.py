@@ -20,8 +20,8 @@ from pathlib import Path
 
 import docker
 import pytest
-from helpers import SSHTarget
-from staging import RunWorkbench, Staged, clean, stage
+from helpers import SSHTarget, clean
+from staging import RunWorkbench, Staged, stage
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import docker
 import pytest
-from helpers import SSHTarget, require_part, target_env, tcp_reachable
-from staging import RunWorkbench, Staged, clean, stage
+from helpers import SSHTarget, clean, require_part, target_env, tcp_reachable
+from staging import RunWorkbench, Staged, stage
 
 pytestmark = pytest.mark.integration
 

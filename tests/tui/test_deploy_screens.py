@@ -8,7 +8,6 @@ real sshd and engine, and asks the endpoint through the proxy.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 import urllib.request
 import uuid
@@ -19,7 +18,7 @@ from typing import Any
 import docker
 import pytest
 from conftest import SIZE, MakeProject, build_project, set_environments, settle
-from helpers import SSHTarget, free_port
+from helpers import SSHTarget, clean, free_port
 from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
 
@@ -510,13 +509,4 @@ async def test_a_real_deploy_to_staging_over_ssh(
             assert [r.outcome for r in records["orders"]] == ["ok"]
             await pilot.press("escape")
     finally:
-        label = {"label": f"dev.workbench.project={name}"}
-        for container in docker_client.containers.list(all=True, filters=label):
-            container.remove(force=True)
-        for volume in docker_client.volumes.list(filters=label):
-            volume.remove(force=True)
-        for network in docker_client.networks.list(filters=label):
-            network.remove()
-        for image in docker_client.images.list(filters=label):
-            docker_client.images.remove(image.id, force=True)
-        shutil.rmtree(f"/var/lib/workbench/{name}", ignore_errors=True)
+        clean(docker_client, name, Path("/var/lib/workbench"))
