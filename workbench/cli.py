@@ -11,12 +11,16 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from . import __version__
 from .errors import BadInput, ExitCode, Interrupted, WorkbenchError
+
+if TYPE_CHECKING:
+    from .model import Project
+    from .ops.deploy import DeployReport
 
 PROG = "workbench"
 
@@ -299,40 +303,42 @@ def _seconds(text: str) -> float:
 
 
 def _deploy(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
-    import asyncio
     from types import MappingProxyType
 
-    from .model import find_root, load_project
     from .ops.deploy import DeployOptions, deploy
     from .sites import open_sites
 
-    project = load_project(find_root(cwd))
     options = DeployOptions(lock_wait=args.lock_wait, health_timeout=args.health_timeout,
                             build_args=MappingProxyType(_assignments(args.build_args)))
-    try:
-        report = asyncio.run(deploy(project, args.env, args.endpoints, emit, options,
-                                    open_sites))
-    except KeyboardInterrupt:
-        raise Interrupted("deploy interrupted", "new containers were removed; endpoints that "
-                          "had switched keep their new version") from None
-    return ExitCode.OK if report.ok else ExitCode.FAILED
+    return _run_release(cwd, lambda project: deploy(project, args.env, args.endpoints, emit,
+                                                    options, open_sites),
+                        "deploy interrupted", "new containers were removed; endpoints that "
+                        "had switched keep their new version")
 
 
 def _rollback(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
-    import asyncio
-
-    from .model import find_root, load_project
     from .ops.deploy import DeployOptions, rollback
     from .sites import open_sites
 
+    options = DeployOptions(lock_wait=args.lock_wait)
+    return _run_release(cwd, lambda project: rollback(project, args.env, args.endpoint, emit,
+                                                      options, open_sites, to=args.to),
+                        "rollback interrupted", "the proxy still routes to the version it had")
+
+
+def _run_release(cwd: Path, run: Callable[[Project], Coroutine[Any, Any, DeployReport]],
+                 interrupted: str, fix: str) -> int:
+    """Run a deploy or a rollback of the project at ``cwd``: exit OK when every endpoint is,
+    FAILED otherwise; Ctrl-C (after its cleanup) is :class:`Interrupted`."""
+    import asyncio
+
+    from .model import find_root, load_project
+
     project = load_project(find_root(cwd))
     try:
-        report = asyncio.run(rollback(project, args.env, args.endpoint, emit,
-                                      DeployOptions(lock_wait=args.lock_wait), open_sites,
-                                      to=args.to))
+        report = asyncio.run(run(project))
     except KeyboardInterrupt:
-        raise Interrupted("rollback interrupted", "the proxy still routes to the version it "
-                          "had") from None
+        raise Interrupted(interrupted, fix) from None
     return ExitCode.OK if report.ok else ExitCode.FAILED
 
 

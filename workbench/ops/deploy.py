@@ -652,7 +652,7 @@ class _Deploy:
 
     async def _apply(self, site: Site, active: Mapping[str, tuple[str, Endpoint]]) -> None:
         text = self._config(active)
-        before = set(await blocking(lambda: proxy.workers(site.engine, site.proxy_id)))
+        before = set(await self._workers(site))
         site.retiring |= before
         await blocking(lambda: proxy.apply(site.engine, site.proxy_id, text))
         await self._switched(site, proxy.config_id(text), before)
@@ -670,9 +670,8 @@ class _Deploy:
         while time.monotonic() < deadline:
             seen = await _header(site.connect, address, proxy.LISTEN_PORT, proxy.HEALTH_PATH,
                                  proxy.CONFIG_HEADER)
-            if seen == wanted and not await blocking(lambda: before & {
-                    pid for pid, accepting in proxy.workers(site.engine, site.proxy_id).items()
-                    if accepting}):
+            if seen == wanted and not before & {
+                    pid for pid, accepting in (await self._workers(site)).items() if accepting}:
                 return
             await asyncio.sleep(0.02)
             if not seen:  # no answer: the proxy may have a new address (restarted)
@@ -680,6 +679,11 @@ class _Deploy:
         raise OperationFailed(f"the proxy on {site.name} still serves config {seen or '?'} "
                               f"{timeout:g}s after its reload to {wanted}",
                               "see the proxy container's log (nginx may have refused the reload)")
+
+    @staticmethod
+    async def _workers(site: Site) -> dict[int, bool]:
+        """The host's proxy's nginx workers (:func:`proxy.workers`)."""
+        return await blocking(lambda: proxy.workers(site.engine, site.proxy_id))
 
     async def _address(self, site: Site, fresh: bool = False) -> str:
         """The proxy's address on the network, looked up once (again when ``fresh``)."""
@@ -735,8 +739,7 @@ class _Deploy:
         old container, so it can stop then. (Known by PID: right after the reload they may not
         yet call themselves "shutting down", and they still accept connections until then.)"""
         deadline = time.monotonic() + self.options.drain
-        while site.retiring & set(await blocking(lambda: proxy.workers(site.engine,
-                                                                       site.proxy_id))):
+        while site.retiring & set(await self._workers(site)):
             if time.monotonic() >= deadline:
                 self.emit(Warning(f"the proxy on {site.name} still had requests in flight "
                                   f"after {self.options.drain:g}s; stopping the old container"))
