@@ -144,7 +144,7 @@ def app_factory(tmp_path: Path) -> Iterator[Any]:
 def test_template_metadata(kind: str, template: str) -> None:
     found = scaffold.get(kind, template)
     meta = yaml.safe_load((found.root / "template.yaml").read_text())
-    assert set(meta) == {"name", "kind", "version", "description"}
+    assert set(meta) == {"name", "kind", "version", "description", "changelog"}
     assert (meta["name"], meta["kind"], meta["version"]) == (template, kind, 1)
     assert meta["description"].strip()
     assert template in scaffold.available(kind)

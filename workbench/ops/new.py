@@ -3,11 +3,15 @@
 All-or-nothing: everything is checked before anything is written; the repo is rendered,
 committed and pushed inside a hidden temporary folder beside its target, then moved into place
 with one rename. A failure or Ctrl-C at any step removes what was made, leaves
-``workbench.yaml`` and the registry as they were, and re-raises.
+``workbench.yaml`` and the registry as they were, and re-raises. A ``new`` killed outright
+(SIGKILL, power loss) cannot clean up: the next ``new`` removes its staging folder, which it
+recognises by the lock a running ``new`` holds on its own (the kernel drops it with the process).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import shutil
 import tempfile
@@ -54,10 +58,11 @@ def new_project(parent: Path, name: str, *, remote: str | None = None,
     _check_free(target, "project")
     client = _gitlab_client(git)
     template = scaffold.get("project", "project")
+    clean_stale_staging(parent)
     steps = Steps(emit)
     inputs = {"name": name, "package": names.package(name), "project": name,
               "git_remote": git.remote, "git_group": git.group, "gitlab": git.gitlab}
-    with _staging(target) as work:
+    with staging(target) as work:
         with steps.step("render", f"Render project {name}"):
             scaffold.render(template, work, inputs)
         with steps.step("commit", "Create the git repo"):
@@ -101,7 +106,9 @@ def new_child(start: Path, kind: Kind, name: str, *, template: str | None = None
     steps = Steps(emit)
     inputs = {"name": name, "package": names.package(name), "project": project.name}
     target.parent.mkdir(exist_ok=True)
-    with _staging(target) as work:
+    for folder in KIND_FOLDERS.values():
+        clean_stale_staging(root / folder)
+    with staging(target) as work:
         with steps.step("render", f"Render {kind} {name} from template {chosen.name}"):
             scaffold.render(chosen, work, inputs)
         with steps.step("commit", "Create the git repo"):
@@ -190,18 +197,52 @@ def _check_free(target: Path, what: str) -> None:
         raise BadInput(f"{target} already exists", f"choose another {what} name or remove it")
 
 
+STAGING_MARKS = (".wb-new-", ".wb-clone-")
+"""What the hidden staging folders of ``new`` and ``clone`` have in their names."""
+
+
 @contextmanager
-def _staging(target: Path) -> Iterator[Path]:
-    """A hidden folder beside ``target`` to build in; removed on exit whatever happens."""
+def staging(target: Path, mark: str = ".wb-new-") -> Iterator[Path]:
+    """A hidden folder beside ``target`` to build in, locked while in use; removed on exit
+    whatever happens."""
     try:
-        holder = Path(tempfile.mkdtemp(prefix=f".{target.name}.wb-new-", dir=target.parent))
+        holder = Path(tempfile.mkdtemp(prefix=f".{target.name}{mark}", dir=target.parent))
+        lock = os.open(holder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
         raise BadInput(f"cannot write in {target.parent} ({exc.strerror})",
                        "check the folder's permissions") from None
     try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield holder / target.name
     finally:
         shutil.rmtree(holder, ignore_errors=True)
+        os.close(lock)
+
+
+def clean_stale_staging(folder: Path) -> list[Path]:
+    """Remove the staging folders in ``folder`` left by a ``new`` or ``clone`` that was killed:
+    those no running process holds the lock of. Returns what was removed."""
+    removed: list[Path] = []
+    try:
+        entries = [e for e in folder.iterdir() if e.name.startswith(".")
+                   and any(mark in e.name for mark in STAGING_MARKS)]
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # gone meanwhile, or not a folder: not ours
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a running new or clone holds it
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _as_data(created: Created) -> dict[str, object]:
