@@ -6,6 +6,7 @@
     remote_engine(host, env)      async with: an Engine on the host's docker socket, forwarded
                                   over SSH to a private local unix socket
     environment_engine(env, host) async with: the same for any environment (local: local socket)
+    start_sftp(conn, where)       an SFTP client on a connection (one line if the server has none)
     host_key(host)                the key the server offers, with its fingerprint
     trust(host, replace, env)     record that key in known_hosts
 
@@ -456,13 +457,17 @@ class RemoteEngine:
         """The local end of the forward."""
         self._listener: Any = None
         self._folder: str | None = None
+        self.user = ""
+        """The SSH user, once connected (from workbench.yaml, ~/.ssh/config or the default)."""
+        self.where = host.spec
+        """``user@host:port`` once connected, for messages."""
 
     async def __aenter__(self) -> Engine:
         target = await _resolve(self.host)
         self.conn = await _connect(target, self.env)
         remote = self.host.docker_socket or DEFAULT_SOCKET
-        user = target.options.username
-        where = f"{user}@{target.address}"
+        user = self.user = str(target.options.username)
+        where = self.where = f"{user}@{target.address}"
         try:
             self._folder = _private_folder()
             self.socket = os.path.join(self._folder, "docker.sock")
@@ -498,6 +503,21 @@ class RemoteEngine:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
+
+
+async def start_sftp(conn: asyncssh.SSHClientConnection, where: str) -> asyncssh.SFTPClient:
+    """An SFTP client on ``conn`` (``where``: ``user@host:port``, for messages)."""
+    import asyncssh
+
+    try:
+        return await conn.start_sftp_client()
+    except asyncssh.ChannelOpenError as exc:
+        raise Unreachable(f"{where} offers no SFTP: the server refused its sftp subsystem "
+                          f"({_reason(exc)})", "enable SFTP in that host's sshd_config (e.g. "
+                          "'Subsystem sftp internal-sftp') and reload sshd") from None
+    except (asyncssh.Error, OSError) as exc:
+        raise Unreachable(f"cannot start SFTP on {where} ({_reason(exc)})",
+                          "check that sshd there offers SFTP, then run it again") from None
 
 
 def _private_folder() -> str:
