@@ -9,6 +9,7 @@ exit code that batch mode returns for it::
     │   └── ConfigError            2  a project file is invalid (names file and line)
     ├── Unreachable                3  a host, git remote or API cannot be reached, or refused us
     ├── Locked                     4  someone else holds the environment's lock
+    │   └── LockLost               4  this command's lock was taken over or lapsed
     └── Interrupted              130  the user pressed Ctrl-C
 
 Front ends print ``err.line`` and exit with ``err.exit_code``; they never show a traceback.
@@ -78,6 +79,11 @@ class Locked(WorkbenchError):
     """The environment is locked by another deploy."""
 
     exit_code = ExitCode.LOCKED
+
+
+class LockLost(Locked):
+    """This command held the environment's lock and lost it (taken over, removed, or not
+    renewed in time): it stops before its next change."""
 
 
 class Interrupted(WorkbenchError):
