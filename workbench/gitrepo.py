@@ -14,17 +14,13 @@ from pathlib import Path
 import git
 
 from .errors import BadInput, OperationFailed, Unreachable
+from .gitcmd import UNREACHABLE as _UNREACHABLE
+from .gitcmd import clean_stderr as _clean_stderr
+from .gitcmd import first_line as _first_line
 from .remotes import local_path
 
 BRANCH = "main"
 PUSH_TIMEOUT = 120.0
-_UNREACHABLE = (
-    "could not resolve", "connection refused", "connection timed out", "no route to host",
-    "network is unreachable", "unable to access", "could not read from remote",
-    "permission denied", "host key verification failed", "authentication failed",
-    "does not appear to be a git repository", "not found", "connection closed",
-    "operation timed out", "could not connect", "unable to connect",
-)
 
 
 def init(path: Path, message: str) -> git.Repo:
@@ -114,19 +110,3 @@ def _push_error(url: str, exc: git.GitCommandError) -> Exception:
         return Unreachable(f"cannot push to {url}: {text}",
                            "check the URL, the network and your SSH key or token")
     return OperationFailed(f"git push to {url} failed: {text}", "run 'git push' there to see why")
-
-
-def _clean_stderr(stderr: str | bytes | None) -> str:
-    if isinstance(stderr, bytes):
-        stderr = stderr.decode(errors="replace")
-    text = (stderr or "").strip()
-    if text.startswith("stderr:"):
-        text = text[len("stderr:"):].strip().strip("'")
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    useful = [ln for ln in lines if ln.lower().startswith(("fatal:", "error:", "ssh:", "!"))
-              or any(marker in ln.lower() for marker in _UNREACHABLE)]
-    return "; ".join(dict.fromkeys(useful or lines[-2:]))[:300]
-
-
-def _first_line(text: str) -> str:
-    return next((ln.strip() for ln in text.splitlines() if ln.strip()), text)[:300]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import string
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from .errors import BadInput
@@ -65,3 +66,60 @@ def local_path(url: str) -> str | None:
     if url.startswith("file://"):
         return unquote(urlsplit(url).path)
     return None
+
+
+def check_url(url: str) -> str:
+    """Return ``url`` if it names one git repo (a URL, scp-like, or a local folder), else
+    raise BadInput. A local folder is returned as an absolute path."""
+    fix = ("give the project repo's URL, e.g. git@gitlab.example.com:team/shop.git, "
+           "ssh://host/srv/git/team/shop.git or file:///srv/git/team/shop.git")
+    if not url or any(c.isspace() or ord(c) < 32 for c in url) or url.startswith("-"):
+        raise BadInput(f"{url!r} is not a git URL", fix)
+    if "{" in url or "}" in url:
+        raise BadInput(f"{url!r} is a URL template", "give the URL of the project's own repo")
+    if _scp_like(url) and not Path(url).expanduser().exists():
+        return url
+    parts = urlsplit(url)
+    if parts.scheme in _SCHEMES:
+        if parts.scheme == "file" and (parts.netloc or not parts.path.startswith("/")):
+            raise BadInput(f"file URL {url!r} needs an absolute path",
+                           "write it as file:///abs/path/shop.git")
+        if parts.scheme != "file" and not parts.hostname:
+            raise BadInput(f"{url!r} has no host", fix)
+        return url
+    if "://" not in url:
+        folder = Path(url).expanduser()
+        if folder.is_dir():
+            return str(folder.resolve())
+        raise BadInput(f"{url!r} is neither a git URL nor a folder", fix)
+    raise BadInput(f"{url!r} is not a git URL", fix)
+
+
+def repo_name(url: str) -> str:
+    """The repo's name in ``url``: its last path part without ``.git``."""
+    path = url.split(":", 1)[1] if _scp_like(url) else (urlsplit(url).path or url)
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    return last.removesuffix(".git")
+
+
+_HOST_PATH = re.compile(r"^(?:[A-Za-z0-9_.-]+@)?[A-Za-z0-9.-]+:(?!//)\S+$")
+
+
+def _scp_like(url: str) -> bool:
+    """``[user@]host:path``, as ssh and git write it."""
+    return bool(_HOST_PATH.match(url)) and "://" not in url
+
+
+def sibling(url: str, name: str) -> str:
+    """The URL of the repo ``name`` beside the repo of ``url`` (same host and group)."""
+    trimmed = url.rstrip("/")
+    cut = max(trimmed.rfind("/"), trimmed.rfind(":") if _scp_like(trimmed) else -1)
+    head, last = trimmed[: cut + 1], trimmed[cut + 1 :]
+    return f"{head}{name}{'.git' if last.endswith('.git') else ''}"
+
+
+def same_repo(a: str, b: str) -> bool:
+    """Whether two remote URLs name the same repo (ignoring a trailing ``/`` and ``.git``)."""
+    def norm(url: str) -> str:
+        return url.rstrip("/").removesuffix(".git").removeprefix("file://")
+    return norm(a) == norm(b)

@@ -31,14 +31,16 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 import yaml
 
 from . import __version__, answers
 from .answers import ANSWERS_FILE as ANSWERS_FILE
 from .errors import BadInput, OperationFailed
+
+if TYPE_CHECKING:  # jinja2 is imported when rendering only: listing needs the metadata alone
+    import jinja2
 
 TEMPLATE_SUFFIX = ".j2"
 KINDS = ("project", "endpoint", "model", "utility")
@@ -129,6 +131,8 @@ def environment(root: Path | None = None, folder: str = "", version_root: Path |
     """The jinja2 environment of one template version: strict about undefined names, no
     autoescape (not HTML). ``"<folder>/..."`` names (imports such as ``model/naming.j2``)
     resolve inside ``version_root``, so an earlier version renders with its own macros."""
+    import jinja2
+
     root = root or scaffolds_root()
     loader: jinja2.BaseLoader = jinja2.FileSystemLoader(str(root))
     if folder and version_root is not None:
@@ -159,6 +163,8 @@ def render(template: Template, target: Path, inputs: dict[str, Any], *,
 
     Returns the written files, relative to ``target``. Writes the answers file last.
     """
+    import jinja2
+
     context = {"template": template.name, "kind": template.kind, **inputs}
     context["workbench_version"] = workbench_version or inputs.get("workbench_version") \
         or __version__

@@ -18,13 +18,13 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import BadInput, ExitCode, Interrupted, WorkbenchError
-from . import deploy, hosts, project, testing
+from . import deploy, hosts, project, prune, team, testing
 from .args import Parser
 from .output import Printer, silence_stdout
 
 PROG = "workbench"
 #: The command modules, in the order their commands appear in ``--help``.
-AREAS = (project, testing, deploy, hosts)
+AREAS = (project, team, testing, deploy, prune, hosts)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""``list``: a project's endpoints, models, utilities and environments, with their git state."""
+"""``list``: a project's endpoints, models, utilities and environments, with their git state
+and the template version each folder was made from (and whether a newer one is available)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,42 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import gitstate
+from .. import answers, gitstate
+from ..errors import BadInput
 from ..model import Endpoint, Environment, Library, Project, load_project
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateState:
+    """The template version a folder was made from, and the current one (None: unknown)."""
+
+    name: str | None = None
+    version: int | None = None
+    latest: int | None = None
+
+    @property
+    def update_available(self) -> bool:
+        return self.version is not None and self.latest is not None \
+            and self.latest > self.version
+
+    def summary(self) -> str:
+        """``python``, or ``python 1 → 2 available``."""
+        name = self.name or "-"
+        return f"{name} {self.version} → {self.latest} available" if self.update_available \
+            else name
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "latest": self.latest,
+                "update_available": self.update_available}
+
+
+@dataclass(frozen=True, slots=True)
 class Row:
-    """One endpoint, model or utility and its git state."""
+    """One endpoint, model or utility, its git state and its template's."""
 
     child: Endpoint | Library
     git: gitstate.GitState
+    template: TemplateState = TemplateState()
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,15 +50,36 @@ class Listing:
     project: Project
     git: gitstate.GitState
     rows: tuple[Row, ...]
+    template: TemplateState = TemplateState()
 
 
 def list_project(root: Path, project: Project | None = None) -> Listing:
     """Read every repo's git state in parallel (loading the project unless it is given)."""
     project = project if project is not None else load_project(root)
     states = gitstate.read_many([root, *(child.path for child in project.children)])
-    rows = tuple(Row(child, state) for child, state in zip(project.children, states[1:],
-                                                           strict=True))
-    return Listing(project=project, git=states[0], rows=rows)
+    latest: dict[tuple[str, str], int | None] = {}
+    rows = tuple(Row(child, state, template_state(child.path, child.kind, latest))
+                 for child, state in zip(project.children, states[1:], strict=True))
+    return Listing(project=project, git=states[0], rows=rows,
+                   template=template_state(root, "project", latest))
+
+
+def template_state(folder: Path, kind: str,
+                   latest: dict[tuple[str, str], int | None] | None = None) -> TemplateState:
+    """What the answers file of ``folder`` says, and the template's current version
+    (``latest`` caches those by kind and template)."""
+    from .. import scaffold
+
+    name, version = answers.peek(folder)
+    if name is None:
+        return TemplateState()
+    cache = latest if latest is not None else {}
+    if (kind, name) not in cache:
+        try:
+            cache[kind, name] = scaffold.get(kind, name).version
+        except BadInput:  # a template this workbench no longer has
+            cache[kind, name] = None
+    return TemplateState(name, version, cache[kind, name])
 
 
 def as_dict(listing: Listing) -> dict[str, Any]:
@@ -41,6 +89,7 @@ def as_dict(listing: Listing) -> dict[str, Any]:
         "project": project.name,
         "path": str(project.root),
         "git": listing.git.as_dict(),
+        "template": listing.template.as_dict(),
         "remote": project.git.remote,
         "children": [_child(row) for row in listing.rows],
         "environments": [_environment(env) for env in project.environments],
@@ -50,7 +99,10 @@ def as_dict(listing: Listing) -> dict[str, Any]:
 def _child(row: Row) -> dict[str, Any]:
     child = row.child
     data: dict[str, Any] = {"kind": child.kind, "name": child.name, "path": str(child.path),
-                            "template": child.template, "git": row.git.as_dict()}
+                            "template": child.template, "git": row.git.as_dict(),
+                            "template_version": row.template.version,
+                            "template_latest": row.template.latest,
+                            "update_available": row.template.update_available}
     if isinstance(child, Endpoint):
         data.update(port=child.port, health=child.health, routes=list(child.routes),
                     data=child.data, produces=list(child.produces),
