@@ -71,6 +71,9 @@ class Environment:
     """The proxy container's image (any nginx; tests use the local base image)."""
     proxy_bind: str = "0.0.0.0"
     """Address the proxy port is published on."""
+    state_root: str = ""
+    """The hosts' folder for this environment's lock, releases and secrets; relative to the
+    SSH user's home unless absolute. "" is the default (:func:`workbench.state.remote_root`)."""
 
     @property
     def is_local(self) -> bool:
@@ -381,6 +384,7 @@ def _environment(sec: Section, name: str) -> Environment:
         readonly=sec.flag("readonly", False),
         proxy_image=sec.text("proxy_image", DEFAULT_PROXY_IMAGE, example=DEFAULT_PROXY_IMAGE),
         proxy_bind=_bind(sec, "127.0.0.1" if local else "0.0.0.0"),
+        state_root=_state_root(sec, local),
     )
     sec.finish()
     return env
@@ -396,6 +400,17 @@ def _bind(sec: Section, default: str) -> str:
         raise sec.error("proxy_bind", f"proxy_bind {value!r} is not an IP address",
                         "write e.g. proxy_bind: 127.0.0.1 (or 0.0.0.0 for every interface)"
                         ) from None
+    return value
+
+
+def _state_root(sec: Section, local: bool) -> str:
+    value: str = sec.text("state_root", "", example="/srv/workbench/shop/staging")
+    if value and local:
+        raise sec.error("state_root", "the 'local' environment keeps its state under "
+                        "$XDG_STATE_HOME/workbench", "remove state_root from it")
+    if value.startswith("~") and not value.startswith("~/"):
+        raise sec.error("state_root", f"state_root {value!r} names another user's home",
+                        "write the full path, or one relative to the SSH user's home")
     return value
 
 

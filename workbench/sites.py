@@ -1,6 +1,7 @@
 """Open every host of an environment for a deploy: engine, state root, and container access.
 
-A remote host gives its Docker engine through the forwarded socket, its state root over SFTP,
+A remote host gives its Docker engine through the forwarded socket, its state root over SFTP
+(the environment's ``state_root``, else the SSH user's default: :func:`.state.remote_root`),
 and reaches containers (for health checks) through SSH direct-tcpip channels. The ``local``
 environment gives the local engine, a state root under ``$XDG_STATE_HOME`` and plain TCP.
 Hosts are opened in parallel; if one cannot be reached, the others are closed again.
@@ -15,8 +16,8 @@ from typing import Any
 
 from .model import Environment, Host, Project
 from .ops.deploy import Site
-from .ssh import LocalEngine, RemoteEngine
-from .state import LocalStore, SFTPStore, local_root, remote_root
+from .ssh import LocalEngine, RemoteEngine, start_sftp
+from .state import LocalStore, local_root, remote_root, sftp_store
 
 
 @contextlib.asynccontextmanager
@@ -40,8 +41,9 @@ async def _open(stack: contextlib.AsyncExitStack, project: Project, env: Environ
     remote = RemoteEngine(host, env.name)
     engine = await stack.enter_async_context(remote)
     conn: Any = remote.conn
-    sftp = await stack.enter_async_context(await conn.start_sftp_client())
-    store = SFTPStore(sftp, remote_root(project.name, env.name), host.spec)
+    sftp = await stack.enter_async_context(await start_sftp(conn, remote.where))
+    root = remote_root(project.name, env.name, remote.user, env.state_root)
+    store = await sftp_store(sftp, root, remote.where, remote.user, env.name)
 
     async def connect(address: str, port: int) -> Any:
         return await conn.open_connection(address, port)

@@ -206,11 +206,16 @@ class SFTPStore:
         """Folders this store has made or found: made once, not once per write."""
 
     async def _dir(self, path: str) -> str:
+        import asyncssh
+
         full = self.root / path
         folder = str(full.parent)
         if folder not in self._made:
             with self._errors("create the folder", folder):
-                await self.sftp.makedirs(folder, exist_ok=True)
+                try:
+                    await self.sftp.makedirs(folder, exist_ok=True)
+                except asyncssh.SFTPNoSuchFile:  # makedirs passes over a parent it may not
+                    raise asyncssh.SFTPPermissionDenied(folder) from None  # make, then fails
             self._made.add(folder)
         return str(full)
 

@@ -245,3 +245,50 @@ async def test_a_server_without_sftp_is_one_line() -> None:
         "reload sshd")
     with pytest.raises(Unreachable, match="cannot start SFTP on"):
         await start_sftp(NoSFTP(asyncssh.SFTPConnectionLost("gone")), HOST)  # type: ignore[arg-type]
+
+
+# -- state_root in workbench.yaml -----------------------------------------------------------------
+def project_with(tmp_path: Path, environments: str) -> Path:
+    (tmp_path / "workbench.yaml").write_text(
+        "project: shop\nendpoints: []\nmodels: []\nutilities: []\n"
+        f"environments:\n{environments}")
+    return tmp_path
+
+
+def test_state_root_is_read_per_environment(tmp_path: Path) -> None:
+    from workbench.model import load_project
+
+    project = load_project(project_with(tmp_path, (
+        "  staging:\n    hosts: [deploy@10.0.0.5]\n    state_root: /srv/workbench/shop/staging\n"
+        "  prod:\n    hosts: [root@10.0.0.6]\n")))
+    assert project.environment("staging").state_root == "/srv/workbench/shop/staging"
+    assert project.environment("prod").state_root == ""
+
+
+@pytest.mark.parametrize(("environments", "words"), [
+    ("  local:\n    state_root: /srv/x\n", ["'local' environment keeps its state under",
+                                            "remove state_root"]),
+    ("  staging:\n    hosts: [deploy@h]\n    state_root: ~alice/wb\n",
+     ["names another user's home"]),
+    ("  staging:\n    hosts: [deploy@h]\n    state_root: [a]\n", ["must be text"]),
+])
+def test_bad_state_roots_name_the_line_and_the_fix(tmp_path: Path, environments: str,
+                                                   words: list[str]) -> None:
+    from workbench.errors import ConfigError
+    from workbench.model import load_project
+
+    with pytest.raises(ConfigError) as caught:
+        load_project(project_with(tmp_path, environments))
+    assert caught.value.line.startswith(f"{tmp_path / 'workbench.yaml'}:")
+    for word in words:
+        assert word in caught.value.line, caught.value.line
+
+
+async def test_a_parent_folder_the_user_may_not_make_is_permission_denied() -> None:
+    """asyncssh's makedirs passes over a parent it may not make, then fails on its child with
+    'No such file': that is a permission problem."""
+    sftp = FakeSFTP({"makedirs": asyncssh.SFTPNoSuchFile("No such file")})
+    with pytest.raises(Unreachable) as caught:
+        await sftp_store_on(sftp).create(LOCK, b"x")
+    assert one_line(caught.value).startswith(
+        f"{HOST}: deploy may not create the folder {ROOT} (permission denied); set state_root")
