@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,16 @@ def _clone(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
     from ..ops.clone import clone_project
 
     report = clone_project(args.url, cwd, args.folder, jobs=args.jobs, emit=emit)
+    failed = report.failed
+    if failed:
+        more = f" (and {len(failed) - 1} more repos)" if len(failed) > 1 else ""
+        _error(f"{failed[0].reason}{more}")
     return report.exit_code
+
+
+def _error(line: str) -> None:
+    """The one line on stderr of a run that did not fully succeed (the details are above)."""
+    print(f"workbench: error: {line}", file=sys.stderr)
 
 
 def _sync(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
@@ -84,6 +94,10 @@ def _sync(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
         print()
         table(rows)
         print(report.summary())
+    stuck = [r for r in report.repos if not r.ok]
+    if stuck:
+        more = f" (and {len(stuck) - 1} more repos)" if len(stuck) > 1 else ""
+        _error(f"{stuck[0].kind} {stuck[0].name}: {stuck[0].line()}{more}")
     return report.exit_code
 
 
@@ -123,4 +137,8 @@ def _update(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
         for outcome in report.outcomes:
             print(outcome.line())
         print(report.summary() + (" (dry run: nothing was changed)" if args.dry_run else ""))
+    failed = [o for o in report.outcomes if not o.ok]
+    if failed:
+        more = f" (and {len(failed) - 1} more folders)" if len(failed) > 1 else ""
+        _error(f"{failed[0].line()}{more}")
     return report.exit_code
