@@ -20,7 +20,7 @@ import shutil
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import docker
@@ -182,8 +182,12 @@ def sshd_config(folder: Path, sftp: bool) -> Path:
     return path
 
 
+StartSSHD = Callable[..., "InetdSSHD"]
+"""``start(argv_prefix, sftp=...)``: an sshd of the test's own."""
+
+
 @pytest.fixture
-def own_sshd(tmp_path: Path, ssh_target: SSHTarget) -> Iterator[callable]:  # type: ignore[valid-type]
+def own_sshd(tmp_path: Path, ssh_target: SSHTarget) -> Iterator[StartSSHD]:
     if os.geteuid() != 0:
         require_part("a test sshd", "sshd -i needs root")
     servers: list[InetdSSHD] = []
@@ -223,7 +227,7 @@ def staged_root(tmp_path: Path, isolated_env: Path, run_workbench: RunWorkbench,
     clean(docker_client, project.name, Path("/var/lib/workbench"))
 
 
-def test_a_server_without_sftp_is_one_line(staged_root: Staged, own_sshd: callable,  # type: ignore[valid-type]
+def test_a_server_without_sftp_is_one_line(staged_root: Staged, own_sshd: StartSSHD,
                                            ssh_target: SSHTarget,
                                            docker_client: docker.DockerClient) -> None:
     server = own_sshd([], sftp=False)
@@ -238,7 +242,7 @@ def test_a_server_without_sftp_is_one_line(staged_root: Staged, own_sshd: callab
     assert "offers no SFTP" in line
 
 
-def test_a_full_disk_is_one_line(staged_root: Staged, own_sshd: callable,  # type: ignore[valid-type]
+def test_a_full_disk_is_one_line(staged_root: Staged, own_sshd: StartSSHD,
                                  ssh_target: SSHTarget, docker_client: docker.DockerClient
                                  ) -> None:
     """The state root (root's default) is on a full file system: SFTP says only 'Failure',
