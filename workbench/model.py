@@ -74,6 +74,9 @@ class Environment:
     state_root: str = ""
     """The hosts' folder for this environment's lock, releases and secrets; relative to the
     SSH user's home unless absolute. "" is the default (:func:`workbench.state.remote_root`)."""
+    keep_releases: int = 5
+    """Per endpoint and host: the last N released versions keep their images (for rollback)
+    and the newest N stopped containers are kept (:mod:`workbench.ops.prune`)."""
 
     @property
     def is_local(self) -> bool:
@@ -385,6 +388,7 @@ def _environment(sec: Section, name: str) -> Environment:
         proxy_image=sec.text("proxy_image", DEFAULT_PROXY_IMAGE, example=DEFAULT_PROXY_IMAGE),
         proxy_bind=_bind(sec, "127.0.0.1" if local else "0.0.0.0"),
         state_root=_state_root(sec, local),
+        keep_releases=sec.integer("keep_releases", 5, low=1, high=1000, example="5"),
     )
     sec.finish()
     return env
