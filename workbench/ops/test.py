@@ -32,6 +32,7 @@ from ..events import Emit, Result, StepFinished, Steps, Warning
 from ..health import wait_healthy
 from ..logstream import LineSplitter, LogHub, LogPump
 from ..model import LOCAL, Endpoint, Project
+from ..owner import owner_labels
 from ..secrets import secrets_for
 
 STEPS: tuple[tuple[str, str], ...] = (
@@ -263,7 +264,8 @@ class _Run:
         endpoint = prepared.endpoint
         labels = {f"{LABEL}project": self.project.name, f"{LABEL}env": "test",
                   f"{LABEL}endpoint": endpoint.name, f"{LABEL}version": version,
-                  f"{LABEL}run": f"{self.token}-{endpoint.name}"}
+                  f"{LABEL}run": f"{self.token}-{endpoint.name}",
+                  **owner_labels()}  # whose leftovers they are, should this process die
         client = self.engine.client
 
         def start() -> tuple[str, int]:
