@@ -25,7 +25,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Header, Static
 
 from workbench.model import Project, load_project
-from workbench.ops.deploy import DeployOptions, DeployReport, deploy, rollback
+from workbench.ops.deploy import DeployOptions, DeployReport, deploy
+from workbench.ops.rollback import rollback
 from workbench.plan import phases
 from workbench.sites import open_sites
 
@@ -121,7 +122,8 @@ class DeployRunScreen(RunScreen[DeployReport]):
         self.env = env
         self.mode: Mode = mode
         self.to = to
-        self.options = options or DeployOptions(lock_wait=5.0)
+        # The main screen asked for the name of a protected environment before it came here.
+        self.options = options or DeployOptions(lock_wait=5.0, confirm=env)
         self.timeline = DeployTimeline(clock, id="timeline")
 
     # -- layout ---------------------------------------------------------------------------

@@ -2,10 +2,9 @@
 
 Called in the main screen's status worker (a thread). Each environment is read in its own thread
 (one ``asyncio.run`` each, bounded by :data:`TIMEOUT`), so a slow or unreachable host delays only
-its own column. A remote environment is opened with :func:`workbench.sites.open_sites` and its
-``releases/<endpoint>.jsonl`` read over SFTP; ``local`` reads its state root directly (no Docker
-needed). An environment that cannot be read shows ``?`` in its cells, the reason in
-:attr:`DeployCell.reason`; nothing raises.
+its own column. The records come from :func:`workbench.ops.environment.release_records` (SFTP
+on remote hosts; ``local`` reads its state root directly). An environment that cannot be read
+shows ``?`` in its cells, the reason in :attr:`DeployCell.reason`; nothing raises.
 """
 
 from __future__ import annotations
@@ -68,21 +67,11 @@ def failed_cells(env: str, endpoints: Iterable[str], reason: str) -> list[CellUp
 
 async def read_environment(project: Project, env: Environment,
                            endpoints: Iterable[str]) -> dict[str, list[Release]]:
-    """Every record of ``endpoints`` in ``env``, from all its hosts."""
-    names = list(endpoints)
-    if env.is_local:
-        from workbench.state import LocalStore, local_root
-
-        store = LocalStore(local_root(project.name, env.name))
-        return {n: await releases.history(store, n) for n in names}
+    """Every record of ``endpoints`` in ``env``, from all its hosts (through the ops)."""
+    from workbench.ops.environment import release_records
     from workbench.sites import open_sites
 
-    result: dict[str, list[Release]] = {n: [] for n in names}
-    async with open_sites(project, env) as sites:
-        for site in sites:
-            for name in names:
-                result[name] += await releases.history(site.store, name)
-    return result
+    return await release_records(project, env.name, list(endpoints), open_sites)
 
 
 def environment_cells(project: Project, env: Environment,

@@ -25,7 +25,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from workbench.model import Environment, Project
-from workbench.ops.deploy import history, lock_action
+from workbench.ops.environment import history, lock_release, lock_status
 from workbench.releases import Release, current
 from workbench.sites import open_sites
 
@@ -205,8 +205,18 @@ class LockView(ModalScreen[None]):
     async def _ask(self, action: str) -> str:
         said = ""
         if action == "release":
-            said = await lock_action(self.project, self.env, "release", open_sites) + "\n"
-        return said + await lock_action(self.project, self.env, "status", open_sites)
+            # The user typed the environment's name (ConfirmByName) before this.
+            gone = await lock_release(self.project, self.env, open_sites, force=True,
+                                      confirm=self.env)
+            said = (f"environment '{self.env}' was not locked\n" if gone is None else
+                    f"released the lock of environment '{self.env}' held by "
+                    f"{gone.describe()}\n")
+        held = await lock_status(self.project, self.env, open_sites)
+        if held is None:
+            return said + f"environment '{self.env}' is not locked"
+        stale = held.stale()
+        return (said + f"environment '{self.env}' is locked by {held.describe()}"
+                + (f"; stale ({stale}): the next deploy takes it over" if stale else ""))
 
     @property
     def locked(self) -> bool:

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tarfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -140,3 +141,47 @@ def _tar(entries: list[tuple[str, Path]]) -> bytes:
             elif info.issym():
                 tar.addfile(info)
     return out.getvalue()
+
+
+_LABEL_TEXT = re.compile(r"^[A-Za-z0-9._:/@+=-]*$")
+
+
+def one_label_step(context: bytes, labels: Mapping[str, str]) -> tuple[bytes, Mapping[str, str]]:
+    """``context`` with its Dockerfile ending in one ``LABEL`` instruction for all ``labels``.
+
+    The classic builder (what ``POST /build`` runs) turns each label of the API into a LABEL
+    step of its own, and each step is a container plus a commit: 4 labels made a build of a
+    small endpoint ~35% slower. One instruction is one step, with the same labels on the
+    image. Returns the context to send and the labels still to pass through the API: all of
+    them, with ``context`` unchanged, when the Dockerfile is not a plain file at the top of the
+    tar, its last instruction continues on a next line, or a label needs quoting.
+    """
+    if not labels or not all(_LABEL_TEXT.match(f"{k}{v}") for k, v in labels.items()):
+        return context, labels
+    try:
+        with tarfile.open(fileobj=io.BytesIO(context)) as source:
+            members = source.getmembers()
+            found = [m for m in members if m.name in ("Dockerfile", "./Dockerfile")]
+            if len(found) != 1 or not found[0].isfile():
+                return context, labels
+            handle = source.extractfile(found[0])
+            text = handle.read() if handle is not None else b""
+            lines = [line.strip() for line in text.splitlines()]
+            last = next((line for line in reversed(lines) if line and not line.startswith(b"#")),
+                        b"")
+            if last.endswith((b"\\", b"`")):  # an instruction going on: the line would join it
+                return context, labels
+            line = "LABEL " + " ".join(f'"{k}"="{v}"' for k, v in sorted(labels.items()))
+            dockerfile = text.rstrip(b"\n") + b"\n" + line.encode() + b"\n"
+            out = io.BytesIO()
+            with tarfile.open(fileobj=out, mode="w", format=source.format) as target:
+                for member in members:
+                    if member is found[0]:
+                        member.size = len(dockerfile)
+                        target.addfile(member, io.BytesIO(dockerfile))
+                    else:
+                        target.addfile(member, source.extractfile(member)
+                                       if member.isfile() else None)
+    except (tarfile.TarError, OSError):
+        return context, labels
+    return out.getvalue(), {}

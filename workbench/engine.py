@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import os
-import re
-import tarfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -165,6 +162,8 @@ class Engine:
         ``labels`` go on the image as one LABEL instruction appended to the Dockerfile that is
         sent (see :func:`one_label_step`), or through the API when that cannot be done safely.
         """
+        from .context import one_label_step
+
         context, api_labels = one_label_step(context, labels)
         params = {"t": tag, "rm": "1", "forcerm": "1",
                   "buildargs": json.dumps(dict(build_args)),
@@ -224,6 +223,51 @@ class Engine:
             return None
         return Exited(int(state.get("ExitCode", -1)), str(state.get("Error") or ""))
 
+    # -- containers by name ------------------------------------------------------------------
+    def exists(self, container: str) -> bool:
+        """Whether a container of that name or id exists."""
+        import docker.errors
+
+        try:
+            self.client.containers.get(container)
+        except docker.errors.NotFound:
+            return False
+        return True
+
+    def running(self, container: str) -> bool:
+        """Whether the container exists and runs."""
+        import docker.errors
+
+        try:
+            return self.client.containers.get(container).status == "running"
+        except docker.errors.NotFound:
+            return False
+
+    def stop(self, container: str, timeout: int = 10) -> None:
+        """Stop the container (gracefully, up to ``timeout`` s); gone already is fine."""
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.containers.get(container).stop(timeout=timeout)
+
+    def remove(self, container: str) -> None:
+        """Remove the container, running or not; gone already is fine."""
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.containers.get(container).remove(force=True)
+
+    def state(self, container: str, network: str) -> tuple[int | None, str]:
+        """The container's exit code (None while it runs) and its address on ``network``
+        (one inspect)."""
+        found = self.container(container)
+        exited = self.exited(found, reload=False)
+        return (exited.code if exited else None), ip_on(found.attrs, network)
+
+    def address(self, container: str, network: str) -> str:
+        """The container's address on ``network`` ("" when it has none)."""
+        return ip_on(self.container(container).attrs, network)
+
     def follow_logs(self, container_id: str, out: Lines, stream: Stream,
                     follow: bool = True) -> None:
         """Pass the container's log lines (stdout and stderr, in order) to ``out``."""
@@ -278,62 +322,10 @@ class Engine:
         return f"{self.api.base_url}/v{self.api.api_version}{path}"
 
 
-_LABEL_TEXT = re.compile(r"^[A-Za-z0-9._:/@+=-]*$")
-
-
-def one_label_step(context: bytes, labels: Mapping[str, str]) -> tuple[bytes, Mapping[str, str]]:
-    """``context`` with its Dockerfile ending in one ``LABEL`` instruction for all ``labels``.
-
-    The classic builder (what ``POST /build`` runs) turns each label of the API into a LABEL
-    step of its own, and each step is a container plus a commit: 4 labels made a build of a
-    small endpoint ~35% slower. One instruction is one step, with the same labels on the
-    image. Returns the context to send and the labels still to pass through the API: all of
-    them, with ``context`` unchanged, when the Dockerfile is not a plain file at the top of the
-    tar, its last instruction continues on a next line, or a label needs quoting.
-    """
-    if not labels or not all(_LABEL_TEXT.match(f"{k}{v}") for k, v in labels.items()):
-        return context, labels
-    try:
-        with tarfile.open(fileobj=io.BytesIO(context)) as source:
-            members = source.getmembers()
-            found = [m for m in members if m.name in ("Dockerfile", "./Dockerfile")]
-            if len(found) != 1 or not found[0].isfile():
-                return context, labels
-            handle = source.extractfile(found[0])
-            text = handle.read() if handle is not None else b""
-            lines = [line.strip() for line in text.splitlines()]
-            last = next((line for line in reversed(lines) if line and not line.startswith(b"#")),
-                        b"")
-            if last.endswith((b"\\", b"`")):  # an instruction going on: the line would join it
-                return context, labels
-            line = "LABEL " + " ".join(f'"{k}"="{v}"' for k, v in sorted(labels.items()))
-            dockerfile = text.rstrip(b"\n") + b"\n" + line.encode() + b"\n"
-            out = io.BytesIO()
-            with tarfile.open(fileobj=out, mode="w", format=source.format) as target:
-                for member in members:
-                    if member is found[0]:
-                        member.size = len(dockerfile)
-                        target.addfile(member, io.BytesIO(dockerfile))
-                    else:
-                        target.addfile(member, source.extractfile(member)
-                                       if member.isfile() else None)
-    except (tarfile.TarError, OSError):
-        return context, labels
-    return out.getvalue(), {}
-
-
-def http_status(url: str, timeout: float = 2.0) -> int | str:
-    """GET ``url``: its status code, or why there was none."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as reply:
-            return int(reply.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (OSError, ValueError) as exc:
-        return _reason(exc)
+def ip_on(attrs: Mapping[str, Any], network: str) -> str:
+    """The address on ``network`` in a container's inspect data ("" when it has none)."""
+    networks = attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
+    return str((networks.get(network) or {}).get("IPAddress", ""))
 
 
 class _TextLines:

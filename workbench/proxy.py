@@ -1,21 +1,19 @@
 """The proxy of an environment: one nginx container in front of its endpoints, per host.
 
-Per environment there is a network ``wb-<project>-<env>`` and, on it, a proxy container
-``wb-<project>-<env>-proxy`` (labelled ``dev.workbench.project|env`` and ``role=proxy``) that
+Per environment there is a network ``wb_<project>_<env>`` and, on it, a proxy container
+``wb_<project>_<env>_proxy`` (:mod:`workbench.naming`; labelled ``dev.workbench.project|env``
+and ``role=network``/``role=proxy``, and found by those labels, never by name alone) that
 publishes the environment's ``proxy_port``. It runs nginx with a whole configuration written by
 workbench (``/etc/workbench/nginx.conf``; nothing of the image's own layout is used), so the
 same config works on ``nginx:alpine`` and on Debian's ``nginx-light``.
 
-- :func:`render` (pure) turns routes into that config: a route ``/orders`` of an endpoint sends
-  ``/orders/items`` to its container as ``/items`` and ``/orders`` as ``/``. The proxy answers
-  ``/_workbench/health`` itself (200 ``ok``, with the config's id in ``X-Workbench-Config``)
-  and unknown paths with a JSON 404.
+- :func:`render` (pure, :mod:`workbench.proxyconf`) turns routes into that config.
 - :func:`ensure_proxy` creates the network and the proxy when missing, with an empty config.
 - :func:`apply` writes a new config beside the live one, checks it with ``nginx -t``, moves it
   into place and reloads nginx gracefully: old workers finish the requests they hold, new
   connections get the new config. A config that fails the check changes nothing.
 
-Upstreams are container names on the environment's network, resolved through Docker's embedded
+Upstreams are containers' aliases on the environment's network, resolved through Docker's embedded
 DNS when nginx loads its config (at start, ``nginx -t`` and every reload). No ``resolver`` is
 configured, on purpose: the switch writes a config naming a new container only after that
 container exists and answered its health check, so resolution at load time always finds it,
@@ -32,230 +30,67 @@ endpoints must still render one config from all of their routes (the last apply 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .engine import LABEL, Engine
-from .errors import BadInput, OperationFailed
+from . import naming
+from .engine import Engine
+from .errors import OperationFailed
+from .proxyconf import (
+    CONFIG_HEADER,
+    HEALTH_PATH,
+    LISTEN_PORT,
+    PID_PATH,
+    Route,
+    config_id,
+    render,
+)
 
 if TYPE_CHECKING:
     import docker
     from docker.models.containers import Container
 
+__all__ = ["CONFIG_HEADER", "HEALTH_PATH", "LISTEN_PORT", "ConfigRefused", "Route", "apply",
+           "config_id", "ensure_network", "ensure_proxy", "render", "wait_ready", "workers"]
+
 DEFAULT_IMAGE = "nginx:alpine"
 CONF_DIR = "/etc/workbench"
 CONF_PATH = f"{CONF_DIR}/nginx.conf"
-PID_PATH = "/tmp/workbench-nginx.pid"
-LISTEN_PORT = 80
-"""The port nginx listens on inside the container; the host publishes proxy_port to it."""
-HEALTH_PATH = "/_workbench/health"
-CONFIG_HEADER = "X-Workbench-Config"
-
-_PREFIX = re.compile(r"^/(?:[A-Za-z0-9._~-]+/?)*$")
-_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,252}[A-Za-z0-9])?$")
-_ID_LINE = re.compile(r"^# workbench config ([0-9a-f]{12})$", re.M)
-_ID_PLACEHOLDER = "@@CONFIG_ID@@"
 _NGINX_ERROR = re.compile(r"\[(?:emerg|alert|crit|error)\] (?:\d+#\d+: )?(.*)$")
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    """Requests under ``prefix`` go to ``upstream_host:port`` (a container on the network)."""
-
-    prefix: str
-    endpoint: str
-    upstream_host: str
-    port: int
-
-
 def network_name(project: str, env: str) -> str:
-    return f"wb-{project}-{env}"
+    """The environment's network (:mod:`workbench.naming`)."""
+    return naming.network(project, env)
 
 
 def proxy_name(project: str, env: str) -> str:
-    return f"wb-{project}-{env}-proxy"
+    """The environment's proxy container (:mod:`workbench.naming`)."""
+    return naming.proxy(project, env)
 
 
 def labels(project: str, env: str, role: str) -> dict[str, str]:
     """The labels of the environment's ``role`` object ("proxy" or "network")."""
-    return {f"{LABEL}project": project, f"{LABEL}env": env, f"{LABEL}role": role}
-
-
-# -- the config (pure) ------------------------------------------------------------------------
-def render(project_name: str, env_name: str, routes: Sequence[Route]) -> str:
-    """The whole nginx.conf of the proxy of ``env_name``, for ``routes`` (any order).
-
-    The same routes always give the same text. Raises :class:`BadInput` for a route that is not
-    a path prefix, a bad upstream name or port, or a prefix claimed by two upstreams.
-    """
-    for what, value in (("project", project_name), ("environment", env_name)):
-        if not _HOST.match(value):
-            raise BadInput(f"bad {what} name for the proxy: {value!r}", "use a-z, 0-9 and '-'")
-    by_prefix: dict[str, Route] = {}
-    for route in routes:
-        prefix = _check(route)
-        other = by_prefix.get(prefix)
-        if other is not None and (other.upstream_host, other.port) != (route.upstream_host,
-                                                                       route.port):
-            raise BadInput(f"route {prefix} is claimed by endpoint '{other.endpoint}' and by "
-                           f"endpoint '{route.endpoint}'", "give each endpoint its own route")
-        by_prefix[prefix] = route
-    upstreams = sorted({(r.upstream_host, r.port, r.endpoint) for r in by_prefix.values()})
-    lines = [
-        f"# Generated by workbench for project {project_name}, environment {env_name}.",
-        "# Do not edit: workbench writes it again at every switch.",
-        f"# workbench config {_ID_PLACEHOLDER}",
-        "worker_processes auto;",
-        f"pid {PID_PATH};",
-        "error_log stderr warn;",
-        "",
-        "events {",
-        "    worker_connections 1024;",
-        "}",
-        "",
-        "http {",
-        "    default_type application/octet-stream;",
-        "    server_tokens off;",
-        "    client_body_temp_path /tmp/workbench-nginx-body;",
-        "    proxy_temp_path /tmp/workbench-nginx-proxy;",
-        "    client_max_body_size 16m;",
-        "    client_header_timeout 30s;",
-        "    client_body_timeout 60s;",
-        "    send_timeout 60s;",
-        "    keepalive_timeout 65s;",
-        "",
-        "    map $http_x_request_id $wb_request_id {",
-        '        ""      $request_id;',
-        "        default $http_x_request_id;",
-        "    }",
-        "    map $http_host $wb_host {",
-        '        ""      $host;',
-        "        default $http_host;",
-        "    }",
-        "    map $http_upgrade $wb_connection {",
-        '        ""      "";',
-        "        default upgrade;",
-        "    }",
-        "    log_format workbench '$remote_addr [$time_local] \"$request\" $status "
-        "$body_bytes_sent $request_time upstream=$upstream_addr id=$wb_request_id';",
-        "    access_log /dev/stdout workbench;",
-        "",
-        "    proxy_http_version 1.1;",
-        "    proxy_connect_timeout 5s;",
-        "    proxy_send_timeout 60s;",
-        "    proxy_read_timeout 60s;",
-        "    proxy_next_upstream off;",
-    ]
-    for host, port, endpoint in upstreams:
-        lines += [
-            "",
-            f"    upstream {_upstream(host, port)} {{  # endpoint {endpoint}",
-            f"        server {host}:{port};",
-            "        keepalive 16;",
-            "        keepalive_timeout 1s;",
-            "    }",
-        ]
-    lines += [
-        "",
-        "    server {",
-        f"        listen {LISTEN_PORT} default_server;",
-        "        server_name _;",
-        "",
-        f"        location = {HEALTH_PATH} {{",
-        "            access_log off;",
-        "            default_type text/plain;",
-        f'            add_header {CONFIG_HEADER} "{_ID_PLACEHOLDER}" always;',
-        '            return 200 "ok\\n";',
-        "        }",
-    ]
-    for prefix in sorted(by_prefix):
-        route = by_prefix[prefix]
-        target = f"http://{_upstream(route.upstream_host, route.port)}/"
-        for location in (f"= {prefix}", f"{prefix}/"):
-            lines += ["", f"        location {location} {{  # endpoint {route.endpoint}",
-                      *_proxy_headers(prefix), f"            proxy_pass {target};", "        }"]
-    lines += [
-        "",
-        "        location / {",
-        "            default_type application/json;",
-        "            return 404 '{\"error\": \"not found\", "
-        "\"detail\": \"no endpoint has a route for this path\"}\\n';",
-        "        }",
-        "    }",
-        "}",
-        "",
-    ]
-    text = "\n".join(lines)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    return text.replace(_ID_PLACEHOLDER, digest)
-
-
-def config_id(config_text: str) -> str | None:
-    """The id of a rendered config: the proxy sends it in ``X-Workbench-Config`` on health."""
-    match = _ID_LINE.search(config_text)
-    return match.group(1) if match else None
-
-
-def _check(route: Route) -> str:
-    prefix = route.prefix.rstrip("/")
-    segments = prefix.split("/")[1:]
-    if not _PREFIX.match(route.prefix) or not prefix or {".", ".."} & set(segments):
-        raise BadInput(f"route {route.prefix!r} of endpoint '{route.endpoint}' is not a path "
-                       "prefix", f"write e.g. /{route.endpoint}")
-    if not _HOST.match(route.upstream_host) or not _HOST.match(route.endpoint):
-        raise BadInput(f"bad upstream {route.upstream_host!r} for endpoint {route.endpoint!r}",
-                       "upstreams are container names: a-z, 0-9, '.', '_' and '-'")
-    if isinstance(route.port, bool) or not isinstance(route.port, int) or \
-            not 1 <= route.port <= 65535:
-        raise BadInput(f"bad port {route.port!r} for endpoint '{route.endpoint}'",
-                       "use a port between 1 and 65535")
-    return prefix
-
-
-def _upstream(host: str, port: int) -> str:
-    return f"up_{host}_{port}"
-
-
-def _proxy_headers(prefix: str) -> list[str]:
-    # proxy_set_header is inherited only by levels that set none, so each location sets all.
-    headers = (("Host", "$wb_host"), ("X-Forwarded-For", "$proxy_add_x_forwarded_for"),
-               ("X-Forwarded-Proto", "$scheme"), ("X-Forwarded-Host", "$wb_host"),
-               ("X-Forwarded-Prefix", prefix), ("X-Request-Id", "$wb_request_id"),
-               ("Upgrade", "$http_upgrade"), ("Connection", "$wb_connection"))
-    return [f"            proxy_set_header {name} {value};" for name, value in headers]
+    return naming.labels(project, env, role)
 
 
 # -- the container ----------------------------------------------------------------------------
 def ensure_network(engine: Engine, project: str, env: str) -> str:
     """The id of the environment's network, created when missing."""
-    import docker.errors
-
-    client = engine.client
-    found = client.networks.list(filters={"label": _filter(labels(project, env, "network"))})
-    if found:
-        return str(found[0].id)
-    name = network_name(project, env)
-    try:
-        return str(client.networks.create(name, driver="bridge",
-                                          labels=labels(project, env, "network")).id)
-    except docker.errors.APIError as exc:
-        if exc.status_code == 409:  # made by someone else meanwhile, or without our labels
-            return str(client.networks.get(name).id)
-        raise OperationFailed(f"could not create network {name} on {engine.where}: "
-                              f"{_explain(exc)}", "check the Docker Engine there") from None
+    return _network(engine, project, env)[0]
 
 
-def ensure_proxy(engine: Engine, project: str, env: str, image: str, port: int,
-                 bind: str = "0.0.0.0", ready_timeout: float = 20.0, wait: bool = True) -> str:
-    """The id of the environment's running proxy, created (with no routes) when missing.
+def ensure_environment(engine: Engine, project: str, env: str, image: str, port: int,
+                       bind: str = "0.0.0.0", ready_timeout: float = 20.0,
+                       wait: bool = True) -> tuple[str, str]:
+    """The environment's network and running proxy, made when missing: (proxy container id,
+    network name). The network is found by its labels (a deployment made before today's
+    names keeps its own); an object that has our name but not our labels is refused.
 
     The proxy publishes ``bind:port`` (all interfaces by default; "127.0.0.1" keeps it local).
     Returns once nginx runs, so :func:`apply` can reload it right away. An existing proxy is
@@ -267,10 +102,10 @@ def ensure_proxy(engine: Engine, project: str, env: str, image: str, port: int,
 
     name = proxy_name(project, env)
     try:
-        ensure_network(engine, project, env)
+        network_id, network = _network(engine, project, env)
         container = _find(engine, project, env)
         if container is None:
-            container = _create(engine, project, env, image, port, bind)
+            container = _create(engine, project, env, image, port, bind, network_id)
         else:
             _check_published(container, port, bind)
         if container.status != "running":
@@ -280,7 +115,40 @@ def ensure_proxy(engine: Engine, project: str, env: str, image: str, port: int,
                               f"{_explain(exc)}", _start_fix(exc, port)) from None
     if wait:
         _wait_ready(engine, container, ready_timeout)
-    return str(container.id)
+    return str(container.id), network
+
+
+def ensure_proxy(engine: Engine, project: str, env: str, image: str, port: int,
+                 bind: str = "0.0.0.0", ready_timeout: float = 20.0, wait: bool = True) -> str:
+    """The id of the environment's running proxy (:func:`ensure_environment`)."""
+    return ensure_environment(engine, project, env, image, port, bind, ready_timeout, wait)[0]
+
+
+def _network(engine: Engine, project: str, env: str) -> tuple[str, str]:
+    """(id, name) of the environment's network: found by labels, else made. A network that
+    has its name but not its labels (Docker allows two networks of one name) is refused."""
+    import docker.errors
+
+    client = engine.client
+    wanted = labels(project, env, "network")
+    found = client.networks.list(filters={"label": _filter(wanted)})
+    if found:
+        return str(found[0].id), str(found[0].name)
+    name = network_name(project, env)
+    for other in client.networks.list(names=[name]):
+        if other.name == name:  # the filter matches parts of names too
+            naming.check_owned("network", name, other.attrs.get("Labels"), wanted, engine.where)
+    try:
+        made = client.networks.create(name, driver="bridge", labels=wanted,
+                                      check_duplicate=True)
+    except docker.errors.APIError as exc:
+        if exc.status_code == 409:  # made meanwhile (by another workbench?): check it
+            other = client.networks.get(name)
+            naming.check_owned("network", name, other.attrs.get("Labels"), wanted, engine.where)
+            return str(other.id), name
+        raise OperationFailed(f"could not create network {name} on {engine.where}: "
+                              f"{_explain(exc)}", "check the Docker Engine there") from None
+    return str(made.id), name
 
 
 def wait_ready(engine: Engine, proxy_container_id: str, timeout: float = 20.0) -> None:
@@ -384,7 +252,7 @@ def _find(engine: Engine, project: str, env: str) -> Container | None:
 
 
 def _create(engine: Engine, project: str, env: str, image: str, port: int,
-            bind: str) -> Container:
+            bind: str, network_id: str) -> Container:
     import docker.errors
 
     client = engine.client
@@ -394,13 +262,16 @@ def _create(engine: Engine, project: str, env: str, image: str, port: int,
     try:
         container = client.containers.create(
             image, entrypoint=["nginx"], command=["-c", CONF_PATH, "-g", "daemon off;"],
-            name=name, labels=labels(project, env, "proxy"), network=network_name(project, env),
+            name=name, labels=labels(project, env, "proxy"), network=network_id,
             ports={f"{LISTEN_PORT}/tcp": (bind, port)}, stop_signal="SIGQUIT",
             restart_policy={"Name": "unless-stopped"})
     except docker.errors.APIError as exc:
         if exc.status_code != 409:
             raise
-        return client.containers.get(name)  # created meanwhile by another workbench
+        other = client.containers.get(name)  # made meanwhile, or not ours: check its labels
+        naming.check_owned("container", name, other.labels, labels(project, env, "proxy"),
+                           engine.where)
+        return other
     try:
         container.put_archive("/etc", _tar({"workbench/nginx.conf": render(project, env, ())}))
     except BaseException:

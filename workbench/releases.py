@@ -29,6 +29,8 @@ class Release:
     git_sha: str = ""
     dirty: bool = False
     config_hash: str = ""
+    secrets_generation: str = ""
+    """Which secrets it ran with: an HMAC under the environment's key, never the values."""
     user: str = ""
     time: str = ""
     """ISO 8601, UTC."""

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .model import Environment, Host, Project
-from .ops.deploy import Site
+from .site import Site
 from .ssh import LocalEngine, RemoteEngine, start_sftp
 from .state import LocalStore, local_root, remote_root, sftp_store
 

@@ -22,6 +22,8 @@ import pytest
 from helpers import SSHTarget, clean, require_part, target_env, tcp_reachable
 from staging import RunWorkbench, Staged, stage
 
+from workbench import naming
+
 pytestmark = pytest.mark.integration
 
 HEALTH = 'self._send(HTTPStatus.OK, {"status": "ok"})'
@@ -154,7 +156,7 @@ def test_deploy_to_two_hosts_when_the_second_refuses_the_switch(
         pair: Staged, second_host: SecondHost, ssh_target: SSHTarget,
         docker_client: docker.DockerClient) -> None:
     deploy_v1_everywhere(pair, second_host, ssh_target, docker_client)
-    proxy2 = second_host.client.containers.get(f"wb-{pair.name}-staging-proxy")
+    proxy2 = second_host.client.containers.get(naming.proxy(pair.name, "staging"))
     assert proxy2.put_archive("/usr/local/sbin", executable("nginx", REFUSING_NGINX))
     assert proxy2.exec_run(["nginx", "-t"]).exit_code == 1
     pair.edit("endpoints/orders/app.py", HEALTH, HEALTH_V2)

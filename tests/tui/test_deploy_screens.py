@@ -1,6 +1,6 @@
 """The deploy keys: `d` (deploy screen), `r` (rollback picker), `L` (lock), and the matrix status.
 
-Most tests replace the core's ``deploy``/``rollback``/``history``/``lock_action`` with scripted
+Most tests replace the core's ``deploy``/``rollback``/``history``/lock operations with scripted
 fakes (the names the screens import). The integration test at the end deploys for real over the
 real sshd and engine, and asks the endpoint through the proxy.
 """
@@ -379,18 +379,25 @@ async def test_r_without_history_or_with_an_error_says_so(
 # -- L -----------------------------------------------------------------------------------------
 async def test_l_shows_the_lock_and_releases_it_after_typing_the_name(
         make_project: MakeProject, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.lock import LockInfo
+
+    held = LockInfo.mine("deploy orders")
     state = {"locked": True}
     actions: list[tuple[str, str]] = []
 
-    async def lock_action(project: Project, env: str, action: str, open_sites: Any) -> str:
-        actions.append((env, action))
-        if action == "release":
-            state["locked"] = False
-            return f"released the lock of environment '{env}' held by ann@box"
-        return (f"environment '{env}' is locked by ann@box (pid 1, deploy orders)"
-                if state["locked"] else f"environment '{env}' is not locked")
+    async def lock_status(project: Project, env: str, open_sites: Any) -> LockInfo | None:
+        actions.append((env, "status"))
+        return held if state["locked"] else None
 
-    monkeypatch.setattr(releases_view, "lock_action", lock_action)
+    async def lock_release(project: Project, env: str, open_sites: Any, *, force: bool,
+                           confirm: str | None) -> LockInfo | None:
+        assert (force, confirm) == (True, env)  # the user typed the name first
+        actions.append((env, "release"))
+        state["locked"] = False
+        return held
+
+    monkeypatch.setattr(releases_view, "lock_status", lock_status)
+    monkeypatch.setattr(releases_view, "lock_release", lock_release)
     app = WorkbenchApp(make_project())
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -399,15 +406,16 @@ async def test_l_shows_the_lock_and_releases_it_after_typing_the_name(
         await settle(pilot)
         view = app.screen
         assert isinstance(view, LockView)
-        assert "is locked by ann@box" in str(view.query_one("#status", Static).content)
+        assert (f"environment 'staging' is locked by {held.describe()}"
+                == str(view.query_one("#status", Static).content))
         assert view.check_action("release", ()) is True
         await pilot.press("R")
         assert isinstance(app.screen, ConfirmByName)
         await pilot.press(*"staging", "enter")
         await settle(pilot)
         shown = str(view.query_one("#status", Static).content)
-        assert shown == ("released the lock of environment 'staging' held by ann@box\n"
-                         "environment 'staging' is not locked")
+        assert shown == (f"released the lock of environment 'staging' held by "
+                         f"{held.describe()}\nenvironment 'staging' is not locked")
         assert actions == [("staging", "status"), ("staging", "release"), ("staging", "status")]
         assert view.check_action("release", ()) is None
         await pilot.press("escape")

@@ -8,7 +8,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ExitCode, Interrupted
+from ..errors import BadInput, ExitCode, Interrupted
 from .args import assignments, positive, seconds
 from .output import Printer, table
 
@@ -25,6 +25,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         parser.add_argument("--env", required=True, metavar="ENV", help="the environment")
         return parser
 
+    def confirm(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--confirm", metavar="ENV", help="the environment's name again: "
+                            "needed to change a protected environment")
+
     def lock_wait(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--lock-wait", type=seconds, default=0.0, metavar="SECONDS",
                             help="wait this long for another deploy's lock (default: 0)")
@@ -40,6 +44,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     deploy.add_argument("--health-timeout", type=positive, metavar="SECONDS",
                         help="override each endpoint's health_timeout")
     lock_wait(deploy)
+    confirm(deploy)
     deploy.set_defaults(handler=_deploy)
 
     plan = env_parser("plan", "what a deploy would do, touching nothing",
@@ -49,11 +54,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     plan.set_defaults(handler=_plan)
 
     rollback = env_parser("rollback", "go back to an earlier release, health-gated",
-                          "Starts the previous release of an endpoint (or --to VERSION), "
-                          "health-checks it and switches the proxy back to it.")
+                          "Starts the image of the previous release of an endpoint (or "
+                          "--to VERSION) as a new container with the current config and "
+                          "secrets, health-checks it and switches the proxy back to it.")
     rollback.add_argument("-e", "--endpoint", dest="endpoint", required=True, metavar="NAME")
     rollback.add_argument("--to", metavar="VERSION", help="the version to go back to")
     lock_wait(rollback)
+    confirm(rollback)
     rollback.set_defaults(handler=_rollback)
 
     history = env_parser("releases", "the release history of an endpoint",
@@ -62,9 +69,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     history.set_defaults(handler=_releases)
 
     lock = env_parser("lock", "show or release an environment's deploy lock",
-                      "lock status shows who holds ENV's lock; lock release removes it (only "
-                      "when its holder is gone).")
+                      "lock status shows who holds ENV's lock; lock release removes it when "
+                      "its holder is gone or expired, and with --force whoever holds it.")
     lock.add_argument("action", choices=["status", "release"])
+    lock.add_argument("--force", action="store_true",
+                      help="release a lock whose holder may still be running")
+    confirm(lock)
     lock.set_defaults(handler=_lock)
 
 
@@ -76,6 +86,7 @@ def _deploy(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
     from ..sites import open_sites
 
     options = DeployOptions(lock_wait=args.lock_wait, health_timeout=args.health_timeout,
+                            confirm=args.confirm,
                             build_args=MappingProxyType(assignments(args.build_args)))
     return _run_release(cwd, lambda project: deploy(project, args.env, args.endpoints, emit,
                                                     options, open_sites),
@@ -84,10 +95,11 @@ def _deploy(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
 
 
 def _rollback(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
-    from ..ops.deploy import DeployOptions, rollback
+    from ..ops.report import DeployOptions
+    from ..ops.rollback import rollback
     from ..sites import open_sites
 
-    options = DeployOptions(lock_wait=args.lock_wait)
+    options = DeployOptions(lock_wait=args.lock_wait, confirm=args.confirm)
     return _run_release(cwd, lambda project: rollback(project, args.env, args.endpoint, emit,
                                                       options, open_sites, to=args.to),
                         "rollback interrupted", "the proxy still routes to the version it had")
@@ -114,7 +126,7 @@ def _releases(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
     from dataclasses import asdict
 
     from ..model import find_root, load_project
-    from ..ops.deploy import history
+    from ..ops.environment import history
     from ..sites import open_sites
 
     project = load_project(find_root(cwd))
@@ -139,11 +151,12 @@ def _plan(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
     import asyncio
 
     from ..model import find_root, load_project
-    from ..ops.deploy import plan
+    from ..ops.environment import plan
+    from ..plan import format_plan
     from ..sites import open_sites
 
     project = load_project(find_root(cwd))
-    lines = asyncio.run(plan(project, args.env, args.endpoints, open_sites))
+    lines = format_plan(asyncio.run(plan(project, args.env, args.endpoints, open_sites)))
     if emit.as_json:
         print(json.dumps({"env": args.env, "lines": lines}, indent=2))
     else:
@@ -155,12 +168,26 @@ def _lock(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
     import asyncio
 
     from ..model import find_root, load_project
-    from ..ops.deploy import lock_action
+    from ..ops.environment import lock_release, lock_status
     from ..sites import open_sites
 
     project = load_project(find_root(cwd))
-    line = asyncio.run(lock_action(project, args.env, args.action, open_sites))
-    print(line)
+    if args.force and args.action != "release":
+        raise BadInput("--force goes with 'lock release'", "drop --force")
+    if args.action == "release":
+        held = asyncio.run(lock_release(project, args.env, open_sites, force=args.force,
+                                        confirm=args.confirm))
+        print(f"environment '{args.env}' was not locked" if held is None else
+              f"released the lock of environment '{args.env}' held by {held.describe()}")
+        return ExitCode.OK
+    held = asyncio.run(lock_status(project, args.env, open_sites))
+    if held is None:
+        print(f"environment '{args.env}' is not locked")
+        return ExitCode.OK
+    stale = held.stale()
+    print(f"environment '{args.env}' is locked by {held.describe()}"
+          + (f"; stale ({stale}): the next deploy takes it over" if stale else ""))
     return ExitCode.OK
+
 
 

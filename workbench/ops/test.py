@@ -25,15 +25,17 @@ from secrets import token_hex
 from types import MappingProxyType
 from typing import Any
 
+from .. import naming, probe
 from ..context import build_context
-from ..engine import LABEL, Engine, Stream, blocking, follow, http_status
-from ..errors import BadInput, OperationFailed, WorkbenchError
+from ..engine import LABEL, Engine, Stream, blocking, follow
+from ..errors import OperationFailed, WorkbenchError
 from ..events import Emit, Result, StepFinished, Steps, Warning
 from ..health import wait_healthy
 from ..logstream import LineSplitter, LogHub, LogPump
 from ..model import LOCAL, Endpoint, Project
 from ..owner import owner_labels
 from ..secrets import secrets_for
+from .selection import select
 
 STEPS: tuple[tuple[str, str], ...] = (
     ("build", "build image"),
@@ -112,7 +114,7 @@ class TestReport:
 async def test_endpoints(project: Project, names: Sequence[str], emit: Emit,
                          options: TestOptions = TestOptions()) -> TestReport:
     """Test ``names`` (all endpoints when empty); see the module docstring."""
-    endpoints = select(project, names)
+    endpoints = select(project, names, "test")
     local = project.environment(LOCAL)
     prepared = [_Prepared(e, {**local.variables, **e.env}, secrets_for(
         project.root, local.secrets_file, LOCAL, e.name, e.secrets)) for e in endpoints]
@@ -129,16 +131,6 @@ async def test_endpoints(project: Project, names: Sequence[str], emit: Emit,
     report = TestReport(tuple(task.result() for task in tasks))
     emit(Result(report.ok, summary(report), report.as_dict()))
     return report
-
-
-def select(project: Project, names: Sequence[str]) -> tuple[Endpoint, ...]:
-    """The endpoints named (each once, in order), or all of them."""
-    if not project.endpoints:
-        raise BadInput(f"project '{project.name}' has no endpoints to test",
-                       "create one with 'workbench --batch new -e NAME'")
-    if not names:
-        return project.endpoints
-    return tuple(project.endpoint(name) for name in dict.fromkeys(names))
 
 
 def summary(report: TestReport) -> str:
@@ -202,7 +194,7 @@ class _Run:
         pumps = {source: self.hub.pump(f"{name}/{source}") for source in SOURCES}
         steps = Steps(self.emit)
         run_label = f"{LABEL}run={self.token}-{name}"
-        objects = f"wb-{self.project.name}-test-{name}-{self.token}"
+        objects = naming.test_objects(self.project.name, name, self.token)
         outcome = _Outcome()
         logs = Stream()
         log_task: asyncio.Future[None] | None = None
@@ -246,7 +238,7 @@ class _Run:
     async def _build(self, endpoint: Endpoint, pump: LogPump) -> tuple[str, str]:
         context = await asyncio.to_thread(build_context, self.project, endpoint,
                                           self.options.build_args)
-        image = f"wb-{self.project.name}-{endpoint.name}:{context.version}"
+        image = naming.image(self.project.name, endpoint.name, context.version)
         if await blocking(lambda: self.engine.image_exists(image)):
             pump.feed([f"image {image} is up to date (same build context and args): not rebuilt"])
             return image, context.version
@@ -287,9 +279,10 @@ class _Run:
             state = await blocking(lambda: self.engine.exited(self.engine.container(container)))
             return None if state is None else state.code
 
-        url = base_url + endpoint.health
+        port = int(base_url.rsplit(":", 1)[1])
         await wait_healthy(endpoint.health, self.options.health_timeout or endpoint.health_timeout,
-                           exited=exited, status=lambda: blocking(lambda: http_status(url)),
+                           exited=exited, status=lambda: probe.status(
+                               asyncio.open_connection, "127.0.0.1", port, endpoint.health),
                            tail=lambda: blocking(lambda: self.engine.tail(container)))
 
     async def _tests(self, endpoint: Endpoint, base_url: str, pump: LogPump) -> None:

@@ -1,0 +1,126 @@
+"""What a deploy starts each endpoint with: its build context, env, secrets, config hash and
+git state, gathered before any host is touched (:func:`gather`)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+
+from .. import envkey
+from ..context import BuildContext, build_context
+from ..model import Endpoint, Environment, Project
+from ..secrets import secrets_for
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseInput:
+    """One endpoint's part of a deploy or rollback: what is built and how it is run.
+
+    ``config_hash`` is "" until :func:`keyed` gives it the environment's key."""
+
+    endpoint: Endpoint
+    context: BuildContext
+    env: Mapping[str, str]
+    secrets: Mapping[str, str]
+    config_hash: str
+    git_sha: str
+    dirty: bool
+    kind: str = "deploy"
+    image: str = ""
+    """The image to run; "" for the project's name of the version (:func:`..naming.image`).
+    A rollback runs the image its release recorded."""
+    secrets_generation: str = ""
+    """Which secrets it runs with: an HMAC under the environment's key (:mod:`..envkey`)."""
+
+
+def gather(project: Project, env: Environment, endpoints: Sequence[Endpoint],
+           build_args: Mapping[str, str] = MappingProxyType({})) -> dict[str, ReleaseInput]:
+    """Each endpoint's input, by name (packs the build contexts; blocks: call in a thread)."""
+    result = {}
+    with GitStates([endpoint.path for endpoint in endpoints]) as git:  # run while we pack
+        for endpoint in endpoints:
+            context = build_context(project, endpoint, build_args)
+            variables = {**env.variables, **endpoint.env}
+            secrets = secrets_for(project.root, env.secrets_file, env.name, endpoint.name,
+                                  endpoint.secrets)
+            sha, dirty = git.state(endpoint.path)
+            result[endpoint.name] = ReleaseInput(endpoint, context, variables, secrets, "",
+                                                 sha, dirty)
+    return result
+
+
+async def current_config(project: Project, env: Environment,
+                         endpoint: Endpoint) -> tuple[dict[str, str], dict[str, str]]:
+    """The variables and secrets the endpoint runs with in ``env`` now."""
+    variables = {**env.variables, **endpoint.env}
+    secrets = await asyncio.to_thread(secrets_for, project.root, env.secrets_file, env.name,
+                                      endpoint.name, endpoint.secrets)
+    return variables, secrets
+
+
+def keyed(item: ReleaseInput, key: bytes) -> ReleaseInput:
+    """``item`` with its config hash and secrets generation under the environment's key."""
+    return replace(item, config_hash=config_hash(item.endpoint, item.env, item.secrets, key),
+                   secrets_generation=envkey.generation(key, item.secrets))
+
+
+def config_hash(endpoint: Endpoint, variables: Mapping[str, str],
+                secrets: Mapping[str, str], key: bytes) -> str:
+    """A hash of what the container is run with. Secret values enter only as HMACs under the
+    environment's ``key`` (never as plain hashes, which weak secrets do not survive)."""
+    body = {"port": endpoint.port, "health": endpoint.health, "routes": list(endpoint.routes),
+            "data": endpoint.data, "env": dict(sorted(variables.items())),
+            "secrets": {k: envkey.seal(key, k, v) for k, v in sorted(secrets.items())}}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class GitStates:
+    """``git rev-parse`` and ``git status`` started in every repo at once (not one after the
+    other); :meth:`state` waits for a repo's two. Leaving the ``with`` reaps them all."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.running = {path: (self._start(path, "rev-parse", "--short=12", "HEAD"),
+                               self._start(path, "status", "--porcelain")) for path in paths}
+        self.states: dict[Path, tuple[str, bool]] = {}
+
+    def __enter__(self) -> GitStates:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for path in self.running:
+            self.state(path)
+
+    def state(self, path: Path) -> tuple[str, bool]:
+        """(short sha of HEAD, dirty); "" and False where git fails."""
+        if path not in self.states:
+            sha, status = self.running[path]
+            self.states[path] = (self._output(sha), bool(self._output(status)))
+        return self.states[path]
+
+    @staticmethod
+    def _start(path: Path, *args: str) -> subprocess.Popen[str] | None:
+        try:
+            return subprocess.Popen(["git", *args], cwd=path, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        except OSError:
+            return None
+
+    @staticmethod
+    def _output(proc: subprocess.Popen[str] | None) -> str:
+        if proc is None:
+            return ""
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            return ""
+        return out.strip() if proc.returncode == 0 else ""
+
+

@@ -1,0 +1,24 @@
+"""Safety rails on environments, enforced by the core so that every front end obeys them.
+
+- ``readonly: true``: nothing that changes the environment runs (deploy, rollback, scale,
+  prune, releasing a live holder's lock).
+- ``protected: true``: those run only when the caller names the environment again
+  (``--confirm ENV`` in batch mode; the TUI asks the user to type the name).
+"""
+
+from __future__ import annotations
+
+from ..errors import BadInput
+from ..model import Environment
+
+
+def require_confirm(env: Environment, action: str, confirm: str | None) -> None:
+    """Raise :class:`BadInput` (exit 2) unless ``action`` may change ``env``: refused on a
+    readonly environment, and on a protected one unless ``confirm`` is its name."""
+    if env.readonly:
+        raise BadInput(f"environment '{env.name}' is readonly: {action} is refused",
+                       f"set 'readonly: false' for '{env.name}' in workbench.yaml to change it")
+    if env.protected and confirm != env.name:
+        said = f" (--confirm {confirm!r} names another)" if confirm else ""
+        raise BadInput(f"environment '{env.name}' is protected: {action} needs "
+                       f"--confirm {env.name}{said}", f"rerun with --confirm {env.name}")
