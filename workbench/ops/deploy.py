@@ -1,7 +1,7 @@
 """Deploy endpoints to an environment (:func:`deploy`), and the run of one deploy or rollback
 (:class:`DeployRun`).
 
-Per endpoint and host (DESIGN.md, "On a server")::
+Per endpoint and host (docs/architecture.md, "A deploy")::
 
     build   on the host's engine, only when the version's image is missing
     start   the new container beside the old one (env network, /data volume, env + secrets)
@@ -25,7 +25,6 @@ proxy reload is in flight share the next reload (:class:`~workbench.switchboard.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import getpass
 import time
 from collections.abc import Awaitable, Mapping, Sequence
@@ -51,6 +50,7 @@ from .prune import after_deploy as prune_after_deploy
 from .rails import require_confirm
 from .report import DeployOptions, DeployReport, Outcome
 from .routing import NotReady, Routing
+from .runparts import OnHost, finish, packing_error_first, problem
 from .selection import select
 
 __all__ = ["DeployOptions", "DeployReport", "DeployRun", "Outcome", "deploy"]
@@ -92,7 +92,7 @@ async def deploy(project: Project, env_name: str, names: Sequence[str], emit: Em
                 finally:
                     await run.close()
     except Exception:
-        await _packing_error_first(packing)
+        await packing_error_first(packing)
         raise
     report = DeployReport(env.name, tuple(outcomes))
     emit(Result(report.ok, report.summary(), {"env": env.name,
@@ -179,7 +179,7 @@ class DeployRun:
                     try:
                         await self.routing.switch(site, item.endpoint, fresh[site.name])
                     except Exception as exc:
-                        raise _OnHost(site.name, exc) from exc
+                        raise OnHost(site.name, exc) from exc
                     switched.append(site)
         except Exception as exc:
             await asyncio.gather(*listing.values(), return_exceptions=True)
@@ -220,7 +220,7 @@ class DeployRun:
 
     async def _up_everywhere(self, item: ReleaseInput, steps: Steps, fresh: dict[str, str]) -> None:
         """Build, start and health-check on every host at once. The first failure cancels the
-        other hosts' work and is raised as :class:`_OnHost`; a cancel waits for all of it."""
+        other hosts' work and is raised as :class:`OnHost`; a cancel waits for all of it."""
         tasks = {asyncio.ensure_future(self._up(site, item, steps, fresh)): site
                  for site in self.sites}
         try:
@@ -234,7 +234,7 @@ class DeployRun:
                 exc = task.exception()
                 if not isinstance(exc, Exception):
                     raise exc  # type: ignore[misc]
-                raise _OnHost(site.name, exc) from exc
+                raise OnHost(site.name, exc) from exc
 
     def _ensure_lock(self) -> None:
         """Raise :class:`~workbench.errors.LockLost` when the run no longer holds the lock:
@@ -248,7 +248,7 @@ class DeployRun:
 
     def _reason(self, exc: BaseException) -> str:
         """Why it failed; with several hosts, on which one."""
-        if isinstance(exc, _OnHost):
+        if isinstance(exc, OnHost):
             return (f"on {exc.host}: {problem(exc.cause)}" if len(self.sites) > 1
                     else problem(exc.cause))
         return problem(exc)
@@ -319,7 +319,7 @@ class DeployRun:
             lines = "".join(f"{k}={v}\n" for k, v in sorted(item.secrets.items()))
             await site.store.write(f"secrets/{endpoint.name}.env", lines.encode(), mode=0o600)
         fresh[site.name] = container
-        await _finish(blocking(start))
+        await finish(blocking(start))
         log_stream = self.log_streams[container] = Stream()
         pump = self.hub.pump(self._source(endpoint, "app", site))
         self.log_tasks.append(follow(lambda: site.engine.follow_logs(
@@ -401,43 +401,8 @@ class DeployRun:
 
     async def _record_failure(self, item: ReleaseInput, steps: Steps, exc: BaseException,
                               started: float, reason: str) -> None:
-        cause = exc.cause if isinstance(exc, _OnHost) else exc
+        cause = exc.cause if isinstance(exc, OnHost) else exc
         lines = getattr(cause, "last_lines", ())
         await asyncio.gather(*(releases.append(site.store, self._release(
             item, site, "failed", steps, started, reason=reason, last_lines=lines))
             for site in self.sites), return_exceptions=True)
-
-
-class _OnHost(Exception):
-    """``cause`` happened on ``host``."""
-
-    def __init__(self, host: str, cause: Exception) -> None:
-        super().__init__(f"on {host}: {cause}")
-        self.host, self.cause = host, cause
-
-
-async def _packing_error_first(packing: asyncio.Future[dict[str, ReleaseInput]]) -> None:
-    """A failure to pack the build contexts (bad input in the endpoints) is the error to show,
-    as when packing came before connecting to the hosts: raise it."""
-    if not packing.done():
-        await asyncio.wait([packing])
-    error = None if packing.cancelled() else packing.exception()
-    if error is not None:
-        raise error from None
-
-
-def problem(exc: BaseException) -> str:
-    return getattr(exc, "problem", "") or f"{type(exc).__name__}: {exc}"
-
-
-async def _finish(work: Awaitable[None]) -> None:
-    """Await ``work`` to its end even when cancelled (then re-raise the cancel)."""
-    task = asyncio.ensure_future(work)
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await task
-        raise
-
-
