@@ -31,6 +31,9 @@ ENVIRONMENTS = """environments:
   audit:
     hosts: [deploy@audit.invalid]
     readonly: true
+  cluster:
+    hosts: [deploy@manager.invalid]
+    engine: swarm
 """
 
 
@@ -75,6 +78,14 @@ def test_a_protected_environment_needs_confirm(project: Path, args: list[str]) -
 ])
 def test_a_readonly_environment_refuses_changes(project: Path, args: list[str]) -> None:
     one_line(run(project, *args), 2, "environment 'audit' is readonly", "refused")
+
+
+@pytest.mark.parametrize("command", ["deploy", "rollback"])
+def test_a_swarm_environment_is_refused_not_run_as_plain_containers(project: Path,
+                                                                   command: str) -> None:
+    args = ["-e", "orders"] if command == "rollback" else []
+    one_line(run(project, command, "--env", "cluster", *args), 2, "engine: swarm",
+             "engine: docker")
 
 
 def test_with_confirm_a_protected_deploy_goes_on_to_the_hosts(project: Path) -> None:

@@ -47,7 +47,7 @@ from ..switchboard import retrieved
 from ..volumes import data_volume
 from .inputs import ReleaseInput, gather, keyed
 from .prune import after_deploy as prune_after_deploy
-from .rails import require_confirm
+from .rails import require_confirm, require_docker_engine
 from .report import DeployOptions, DeployReport, Outcome
 from .routing import NotReady, Routing
 from .runparts import OnHost, finish, packing_error_first, problem
@@ -60,6 +60,7 @@ async def deploy(project: Project, env_name: str, names: Sequence[str], emit: Em
                  options: DeployOptions, open_sites: SiteOpener) -> DeployReport:
     env = project.environment(env_name)
     require_confirm(env, "deploy", options.confirm)
+    require_docker_engine(env, "deploy")
     endpoints = select(project, names, "deploy")
     order = phases(endpoints)
     # Build contexts are packed while the hosts are connected (they do not touch them).

@@ -22,3 +22,12 @@ def require_confirm(env: Environment, action: str, confirm: str | None) -> None:
         said = f" (--confirm {confirm!r} names another)" if confirm else ""
         raise BadInput(f"environment '{env.name}' is protected: {action} needs "
                        f"--confirm {env.name}{said}", f"rerun with --confirm {env.name}")
+
+
+def require_docker_engine(env: Environment, action: str) -> None:
+    """Refuse ``action`` on an environment whose engine is not deployed yet (``swarm``), with
+    one line, instead of running plain containers where the user asked for a cluster."""
+    if env.engine != "docker":
+        raise BadInput(f"environment '{env.name}' has engine: {env.engine}, which workbench "
+                       f"cannot {action} yet", f"set 'engine: docker' for '{env.name}' in "
+                       "workbench.yaml to run one container per host")

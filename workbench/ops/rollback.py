@@ -20,7 +20,7 @@ from ..model import Endpoint, Environment, Project
 from ..site import Site, SiteOpener
 from .deploy import DeployRun
 from .inputs import ReleaseInput, current_config
-from .rails import require_confirm
+from .rails import require_confirm, require_docker_engine
 from .report import DeployOptions, DeployReport
 
 
@@ -31,6 +31,7 @@ async def rollback(project: Project, env_name: str, name: str, emit: Emit,
     ``to``) on every host of the environment."""
     env = project.environment(env_name)
     require_confirm(env, "rollback", options.confirm)
+    require_docker_engine(env, "rollback")
     endpoint = project.endpoint(name)
     async with open_sites(project, env) as sites, EnvLock(
             sites[0].store, env.name, f"rollback {name}", wait=options.lock_wait,
