@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -44,7 +45,7 @@ def site_images(client: docker.DockerClient, project: str) -> set[str]:
 
 
 def site_containers(client: docker.DockerClient, project: str) -> list[str]:
-    return [c.labels[f"{L}version"] for c in client.containers.list(all=True, filters={
+    return [c.attrs["Labels"][f"{L}version"] for c in containers(client, {
         "label": [f"{L}project={project}", f"{L}endpoint=site", f"{L}role=app"]})]
 
 
@@ -120,13 +121,18 @@ def leftovers(client: docker.DockerClient, project: str) -> dict[str, set[str]]:
     """The test loop's containers, volumes and networks of ``project``, by run."""
     filters = {"label": [f"{L}project={project}", f"{L}env=test"]}
     found: dict[str, set[str]] = {}
-    for kind, objects in (("container", client.containers.list(all=True, filters=filters)),
+    for kind, objects in (("container", containers(client, filters)),
                           ("volume", client.volumes.list(filters=filters)),
                           ("network", client.networks.list(filters=filters))):
         for o in objects:
-            labels = o.labels if kind == "container" else o.attrs.get("Labels") or {}
-            found.setdefault(labels[f"{L}run"], set()).add(f"{kind} {o.name}")
+            name = o.attrs["Names"][0].lstrip("/") if kind == "container" else o.name
+            found.setdefault(o.attrs["Labels"][f"{L}run"], set()).add(f"{kind} {name}")
     return found
+
+
+def containers(client: docker.DockerClient, filters: dict[str, list[str]]) -> list[Any]:
+    """Containers as listed (sparse: no inspect each, which fails for one removed meanwhile)."""
+    return list(client.containers.list(all=True, filters=filters, sparse=True))
 
 
 def start_test_run(root: Path, client: docker.DockerClient,
@@ -138,7 +144,7 @@ def start_test_run(root: Path, client: docker.DockerClient,
                                stderr=subprocess.STDOUT)
     filters = {"label": [f"{L}project={root.name}", f"{L}env=test"]}
     for _ in range(POLLS):
-        runs = {c.labels[f"{L}run"] for c in client.containers.list(all=True, filters=filters)}
+        runs = {c.attrs["Labels"][f"{L}run"] for c in containers(client, filters)}
         if runs - known:
             return process, (runs - known).pop()
         if process.poll() is not None:
