@@ -15,8 +15,13 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from helpers import SSHTarget, free_port
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
 
 RunWorkbench = Callable[..., subprocess.CompletedProcess[str]]
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxies
@@ -56,10 +61,29 @@ class Staged:
         with _OPENER.open(request, timeout=5) as reply:
             return reply.status, json.loads(reply.read())
 
-    def releases(self, endpoint: str) -> list[dict[str, object]]:
-        done = self.workbench("releases", "--env", "staging", "-e", endpoint, "--json")
+    def releases(self, endpoint: str, env: str = "staging") -> list[dict[str, object]]:
+        done = self.workbench("releases", "--env", env, "-e", endpoint, "--json")
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
+
+    def state_root(self, env: str = "staging", base: Path = Path("/var/lib/workbench")) -> Path:
+        """The environment's state root on a host whose state roots are under ``base`` (the
+        sshd from .ci/setup keeps them on this machine)."""
+        return base / self.name / env
+
+    def proxy(self, client: docker.DockerClient, env: str = "staging") -> Container:
+        """The environment's proxy container on an engine (found by its labels)."""
+        [found] = client.containers.list(all=True, filters={"label": [
+            f"dev.workbench.project={self.name}", f"dev.workbench.env={env}",
+            "dev.workbench.role=proxy"]})
+        return found
+
+    def apps(self, client: docker.DockerClient, endpoint: str, env: str = "staging",
+             running: bool = True) -> list[Container]:
+        """The endpoint's app containers on an engine (found by their labels)."""
+        return client.containers.list(all=not running, filters={"label": [
+            f"dev.workbench.project={self.name}", f"dev.workbench.env={env}",
+            f"dev.workbench.endpoint={endpoint}", "dev.workbench.role=app"]})
 
 
 def stage(tmp_path: Path, home: Path, run: RunWorkbench, base_image: str, target: SSHTarget,

@@ -46,22 +46,6 @@ def staged(tmp_path: Path, isolated_env: Path, run_workbench: RunWorkbench, base
     clean(docker_client, project.name, Path("/var/lib/workbench"))
 
 
-def running_orders(client: docker.DockerClient, project: str) -> list[str]:
-    """The project's running orders app containers (found by their labels)."""
-    found = client.containers.list(filters={"label": [
-        f"dev.workbench.project={project}", "dev.workbench.endpoint=orders",
-        "dev.workbench.role=app"]})
-    return [c.name for c in found]
-
-
-def proxy_of(client: docker.DockerClient, project: str) -> Container:
-    """The project's staging proxy container (found by its labels)."""
-    [found] = client.containers.list(filters={"label": [
-        f"dev.workbench.project={project}", "dev.workbench.env=staging",
-        "dev.workbench.role=proxy"]})
-    return found
-
-
 def executable(name: str, text: str) -> bytes:
     """A tar archive holding one executable file."""
     data = text.encode()
@@ -102,7 +86,7 @@ def test_a_killed_deploy_leaves_a_version_serving_and_the_next_deploy_takes_its_
     set_release(staged, "new")
     if moment == "build":
         staged.edit("endpoints/orders/Dockerfile", "EXPOSE 8000", SLOW_BUILD + "EXPOSE 8000")
-    proxy = proxy_of(docker_client, staged.name)
+    proxy = staged.proxy(docker_client)
     if moment == "switch":
         assert proxy.put_archive("/usr/local/sbin", executable("nginx", HOLDING_NGINX))
 
@@ -144,7 +128,7 @@ def test_a_killed_deploy_leaves_a_version_serving_and_the_next_deploy_takes_its_
     assert load.failures == [], (f"{len(load.failures)} of {load.count} requests failed "
                                  f"during the deploy after a kill at {moment}: "
                                  f"{load.failures[:5]}")
-    assert len(running_orders(docker_client, staged.name)) == 1  # what the kill left is stopped
+    assert len(staged.apps(docker_client, "orders")) == 1  # what the kill left is stopped
     assert "is not locked" in staged.workbench("lock", "status", "--env", "staging").stdout
     records = staged.releases("orders")
     assert [r["outcome"] for r in records] == ["ok", "ok"]  # the killed run recorded nothing

@@ -164,12 +164,14 @@ class Load:
 
 class Watched:
     """`workbench --batch ARGS --json` in ``cwd``, its events read as they come (stderr is
-    merged into stdout: a line that is not JSON is kept as ``{"raw": line}``)."""
+    merged into stdout: a line that is not JSON is kept as ``{"raw": line}``; without
+    ``as_json``, every line is)."""
 
-    def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None,
+                 as_json: bool = True) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "workbench", "--batch", *args, "--json"], cwd=cwd, env=env,
-            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "workbench", "--batch", *args, *(["--json"] * as_json)],
+            cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert self.process.stdout is not None
         self._out: TextIO = self.process.stdout
         self.events: list[dict[str, Any]] = []
