@@ -35,7 +35,9 @@ from .matrix import StatusProvider
 from .new_child import NewChildForm
 from .palette import ActionsProvider
 from .releases_view import EnvironmentPicker, LockView, ReleasePicker
+from .sync_view import SyncScreen
 from .test_run import TestRunScreen
+from .update_view import UpdateScreen
 from .welcome import WelcomeScreen
 
 PROG = "workbench"
@@ -147,7 +149,8 @@ class WorkbenchApp(App[int]):
 # -- entry ------------------------------------------------------------------------------------
 SCREENS: tuple[type[DOMNode], ...] = (
     WorkbenchApp, MainScreen, WelcomeScreen, NewChildForm, ConfirmByName, HelpScreen,
-    TestRunScreen, DeployRunScreen, EnvironmentPicker, ReleasePicker, LockView,
+    TestRunScreen, DeployRunScreen, EnvironmentPicker, ReleasePicker, LockView, SyncScreen,
+    UpdateScreen,
 )
 
 

@@ -1,92 +1,49 @@
 """The main screen: Projects | Endpoints | Environments, side by side.
 
 It renders and routes only: reading the registry, listing a project and asking the status
-provider run in thread workers, and their results come back as messages.
+provider run in thread workers, and their results come back as messages. Its actions for
+environments (deploy, rollback, lock), for the team's repos (sync, update) and its filter
+bar live in mixins beside it; its palette entries in :mod:`screens.main_commands`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import Footer, Header
 
-from workbench import registry
-from workbench.errors import BadInput, WorkbenchError
-from workbench.model import Environment, Kind, Project, find_root, load_project
+from workbench.model import Environment, Kind, Project, load_project
 from workbench.ops.listing import Listing, list_project
 from workbench.ops.new import Created
 
 from .common import failure_line
-from .deploy_run import DeployRunScreen
 from .deploy_status import reasons
-from .guard import guarded, has_environment_actions, hidden
+from .discovery import Discovery, discover
+from .guard import has_environment_actions, hidden
+from .main_commands import main_commands
+from .main_deploy import DeployActions
+from .main_filter import FilterActions
+from .main_team import TeamActions
 from .matrix import CellUpdate, StatusProvider
 from .new_child import NewChildForm
 from .palette import Command
-from .panes import EndpointsPane, EnvironmentsPane, Pane, ProjectItem, ProjectsPane
-from .releases_view import EnvironmentPicker, LockView, ReleasePicker
+from .panes import EndpointsPane, EnvironmentsPane, Pane, ProjectsPane, row_key
 from .test_run import TestRunScreen
+
+__all__ = ["Discovery", "MainScreen", "discover"]
 
 PANES = ("projects", "endpoints", "environments")
 
 
-@dataclass(frozen=True, slots=True)
-class Discovery:
-    """The start folder's project (if any) and the registered projects."""
-
-    root: Path | None
-    items: tuple[ProjectItem, ...]
-    error: str | None = None
-    #: The first project to show, already read (``discover(..., read_first=True)``).
-    project: Project | None = None
-
-    @property
-    def empty(self) -> bool:
-        return self.root is None and not self.items
-
-    @property
-    def first(self) -> Path | None:
-        """The project to open first: the start folder's, else the first one that exists."""
-        return self.root or next((item.path for item in self.items if item.exists), None)
-
-
-def discover(start: Path, *, read_first: bool = False) -> Discovery:
-    """Find the projects to show (blocking: a worker, or ``run`` before the app starts).
-
-    ``read_first`` also reads the first project's files, so the main screen's first frame has
-    its rows; a failure is left to the screen, which reads it again and shows the error.
-    """
-    try:
-        root: Path | None = find_root(start)
-    except BadInput:
-        root = None
-    error = None
-    try:
-        entries = registry.load()
-    except WorkbenchError as exc:
-        entries, error = [], exc.line
-    items = [ProjectItem(e.name, e.path, e.exists, here=e.path == root) for e in entries]
-    if root is not None and all(item.path != root for item in items):
-        items.insert(0, ProjectItem(root.name, root, True, here=True))
-    found = Discovery(root, tuple(items), error)
-    if read_first and found.first is not None:
-        try:
-            return replace(found, project=load_project(found.first))
-        except (WorkbenchError, OSError):
-            pass
-    return found
-
-
-class MainScreen(Screen[None]):
+class MainScreen(DeployActions, TeamActions, FilterActions, Screen[None]):
     """Three panes over one project; the project is chosen in the first pane."""
 
     CSS_PATH = Path(__file__).with_name("main.tcss")
@@ -116,6 +73,12 @@ class MainScreen(Screen[None]):
                 "history"),
         Binding("L", "lock", "Lock", id="lock", show=False,
                 tooltip="Show an environment's deploy lock (and release it)"),
+        Binding("s", "sync", "Sync", id="sync", show=False,
+                tooltip="Fetch every repo of the project, fast-forward the ones behind, and "
+                "show each one's branch, ahead/behind and dirty state (p there also pushes)"),
+        Binding("u", "update", "Update", id="update", show=False,
+                tooltip="Show what the newer template version changes in the highlighted "
+                "folder (in pane 1: every folder), then apply it with y"),
         Binding("slash", "filter", "Filter", id="filter",
                 tooltip="Filter the focused list as you type; esc clears it"),
         Binding("ctrl+r", "refresh", "Refresh", id="refresh",
@@ -342,7 +305,7 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if hidden(self, action, self.selected_environment):
             return False
-        if action in ("new", "test", "deploy", "rollback", "lock"):
+        if action in ("new", "test", "deploy", "rollback", "lock", "sync", "update"):
             return True if self.listing is not None else None
         if action == "open_project":
             return bool(parameters) and Path(str(parameters[0])) != self.current
@@ -391,7 +354,7 @@ class MainScreen(Screen[None]):
             self.app.push_screen(TestRunScreen(project))
             return
         if isinstance(pane, EnvironmentsPane):
-            name = _row_key(pane.list_widget)
+            name = row_key(pane.list_widget)
         else:
             name = self.query_one(EndpointsPane).selected_name
         child = next((c for c in project.children if c.name == name), None)
@@ -402,100 +365,6 @@ class MainScreen(Screen[None]):
                         "include it). In pane 1, t tests all endpoints.", title="Test")
         else:
             self.app.push_screen(TestRunScreen(project, (child.name,)))
-
-    # -- deploy, rollback, lock ------------------------------------------------------------
-    def _highlighted_endpoint(self, what: str) -> str | None:
-        """The endpoint under the cursor (pane 2 or the matrix), else None with a note."""
-        assert self.listing is not None
-        project = self.listing.project
-        pane = self.focused_pane
-        if isinstance(pane, EnvironmentsPane):
-            name = _row_key(pane.list_widget)
-        else:
-            name = self.query_one(EndpointsPane).selected_name
-        child = next((c for c in project.children if c.name == name), None)
-        if child is None:
-            self.notify("Highlight an endpoint first (pane 2).", title=what.capitalize())
-            return None
-        if child.kind != "endpoint":
-            self.notify(f"'{child.name}' is a {child.kind}: only endpoints are deployed (they "
-                        "include it).", title=what.capitalize())
-            return None
-        return child.name
-
-    def _pick_environment(self, what: str, then: Any) -> None:
-        assert self.listing is not None
-        project = self.listing.project
-        env = self.selected_environment
-        picker = EnvironmentPicker(project, what, env.name if env is not None else None)
-
-        def picked(name: str | None) -> None:
-            if name is None:
-                return
-            chosen = project.environment(name)
-            then(project, chosen)
-
-        self.app.push_screen(picker, picked)
-
-    def _deployed(self, _result: object = None) -> None:
-        """Back from a deploy or rollback: read the matrix's versions again."""
-        if self.status is not None and self.listing is not None and self.current is not None:
-            self._fill_status(self.current, self.listing, self.status)
-
-    def action_deploy(self, scope: str = "highlighted") -> None:
-        """Deploy the highlighted endpoint, or all (pane 1, or scope "all"), to a picked
-        environment."""
-        if self.listing is None:
-            return
-        project = self.listing.project
-        if not project.endpoints:
-            self.notify(f"Project '{project.name}' has no endpoints to deploy: press n to "
-                        "create one.", title="Deploy", severity="warning")
-            return
-        pane = self.focused_pane
-        names: tuple[str, ...] = ()
-        if not (scope == "all" or isinstance(pane, ProjectsPane)):
-            name = self._highlighted_endpoint("deploy")
-            if name is None:
-                return
-            names = (name,)
-        what = f"deploy {', '.join(names) or 'all endpoints'}"
-
-        def go(project: Project, env: Environment) -> None:
-            guarded(self, env, what, lambda: self.app.push_screen(
-                DeployRunScreen(project, env.name, names), self._deployed))
-
-        self._pick_environment(f"Deploy {', '.join(names) or 'all endpoints'} to…", go)
-
-    def action_rollback(self) -> None:
-        if self.listing is None:
-            return
-        name = self._highlighted_endpoint("rollback")
-        if name is None:
-            return
-
-        def go(project: Project, env: Environment) -> None:
-            if env.readonly:
-                guarded(self, env, f"rollback of {name}", lambda: None)
-                return
-
-            def picked(version: str | None) -> None:
-                if version is None:
-                    return
-                guarded(self, env, f"rollback of {name} to {version[:12]}",
-                        lambda: self.app.push_screen(DeployRunScreen(
-                            project, env.name, (name,), mode="rollback", to=version),
-                            self._deployed))
-
-            self.app.push_screen(ReleasePicker(project, env.name, name), picked)
-
-        self._pick_environment(f"Roll back {name} in…", go)
-
-    def action_lock(self) -> None:
-        if self.listing is None:
-            return
-        self._pick_environment("Show the deploy lock of…", lambda project, env: (
-            self.app.push_screen(LockView(project, env.name))))
 
     def action_refresh(self) -> None:
         self._discover()
@@ -524,92 +393,7 @@ class MainScreen(Screen[None]):
         self._discover()  # the demo is registered now
         self.open_project(root)
 
-    @property
-    def filter_bar(self) -> Input | None:
-        """The filter input, once "/" has mounted it."""
-        found = self.query("#filter")
-        return found.first(Input) if found else None
-
-    async def action_filter(self) -> None:
-        target = self.focused_pane or self.query_one(EndpointsPane)
-        self._filter_target = target
-        bar = self.filter_bar
-        if bar is None:
-            bar = Input(placeholder="type to narrow the list; enter keeps it, esc clears it",
-                        id="filter")
-            await self.mount(bar, before=self.query_one(Footer))
-        bar.border_title = f"filter {target.LABEL.lower()}"
-        bar.value = target.filter_text
-        bar.display = True
-        bar.focus()
-
-    def action_back(self) -> None:
-        bar = self.filter_bar
-        if bar is not None and bar.display and self._filter_target is not None:
-            target = self._filter_target
-            target.apply_filter("")
-            self._close_filter()
-            return
-        pane = self.focused_pane
-        if pane is not None and pane.filter_text:
-            pane.apply_filter("")
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        if self._filter_target is not None:
-            self._filter_target.apply_filter(event.value)
-
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self, _event: Input.Submitted) -> None:
-        self._close_filter()
-
-    @on(Input.Blurred, "#filter")
-    def _filter_blurred(self, event: Input.Blurred) -> None:
-        event.input.display = False
-
-    def _close_filter(self) -> None:
-        if self.filter_bar is not None:
-            self.filter_bar.display = False
-        if self._filter_target is not None:
-            self._filter_target.focus_list()
-
     # -- palette ----------------------------------------------------------------------------
     def commands(self) -> Iterable[Command]:
         """Every action of this screen, for the command palette."""
-        yield Command("New endpoint", "Create an endpoint (python or static template)",
-                      "new('endpoint')")
-        yield Command("New model", "Create a shared model package", "new('model')")
-        yield Command("New utility", "Create a shared utility package", "new('utility')")
-        yield Command("Test", "Test the highlighted endpoint in throwaway containers (in the "
-                      "projects pane: all of them)", "test")
-        yield Command("Test all endpoints", "Build, start, health-check and test every "
-                      "endpoint of the project", "test('all')")
-        yield Command("Deploy", "Deploy the highlighted endpoint (in the projects pane: all "
-                      "of them) to an environment you pick", "deploy")
-        yield Command("Deploy all endpoints", "Deploy every endpoint of the project, in "
-                      "phases, to an environment you pick", "deploy('all')")
-        yield Command("Rollback", "Roll the highlighted endpoint back to an earlier release",
-                      "rollback")
-        yield Command("Deploy lock", "Show (and release) an environment's deploy lock", "lock")
-        yield Command("Switch project", "Go to the projects pane to choose one",
-                      "focus_pane('projects')")
-        for item in self.discovery.items:
-            if item.exists:
-                yield Command(f"Switch to project {item.name}", str(item.path),
-                              f"open_project({str(item.path)!r})")
-        yield Command("Go to endpoints", "Focus the endpoints pane", "focus_pane('endpoints')")
-        yield Command("Go to environments", "Focus the endpoint x environment matrix",
-                      "focus_pane('environments')")
-        yield Command("Next pane", "Focus the next pane", "next_pane")
-        yield Command("Previous pane", "Focus the previous pane", "previous_pane")
-        yield Command("Filter", "Filter the focused list", "filter")
-        yield Command("Refresh", "Read the projects, endpoints and git state again", "refresh")
-        yield Command("Open demo project", "Create (once) and open the demo project in your "
-                      "data folder", "open_demo")
-
-
-def _row_key(table: DataTable[Any]) -> str | None:
-    """The key of the row under ``table``'s cursor (None when empty)."""
-    if not table.row_count:
-        return None
-    return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return main_commands(self.discovery.items)

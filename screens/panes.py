@@ -20,9 +20,13 @@ from textual.widgets.option_list import Option
 
 from workbench.gitstate import GitState
 from workbench.model import Endpoint, Environment, Library, Project
-from workbench.ops.listing import Row
+from workbench.ops.listing import Row, TemplateState
 
+from .cells import GIT_WIDTH, git_text, row_key, template_text
 from .matrix import CellUpdate, Matrix
+
+__all__ = ["EndpointsPane", "EnvironmentsPane", "Pane", "ProjectItem", "ProjectsPane",
+           "git_text", "row_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +153,8 @@ class ProjectsPane(Pane):
 
 
 class EndpointsPane(Pane):
-    """Endpoints, models and utilities with their template and git state."""
+    """Endpoints, models and utilities with their template (and whether a newer version is
+    available) and git state (branch, dirty, ahead/behind)."""
 
     NUMBER, LABEL = 2, "Endpoints"
     COLUMNS = ("kind", "name", "template", "git")
@@ -158,6 +163,7 @@ class EndpointsPane(Pane):
         super().__init__(id=id)
         self.entries: tuple[Endpoint | Library, ...] = ()
         self.git: dict[str, GitState] = {}
+        self.templates: dict[str, TemplateState] = {}
 
     def compose(self) -> ComposeResult:
         table: DataTable[str | Text] = DataTable(id="endpoint-table", cursor_type="row",
@@ -181,6 +187,7 @@ class EndpointsPane(Pane):
         """Show the children with their git state (in place when only that changed)."""
         entries = tuple(row.child for row in rows)
         self.git = {row.child.name: row.git for row in rows}
+        self.templates = {row.child.name: row.template for row in rows}
         if entries != self.entries:
             self.entries = entries
             self.redraw()
@@ -188,15 +195,17 @@ class EndpointsPane(Pane):
         table = self.list_widget
         for row in rows:
             if row.child.name in table.rows:  # else filtered out: redraw() shows it later
+                table.update_cell(row.child.name, "template",
+                                  template_text(row.child, row.template), update_width=True)
                 table.update_cell(row.child.name, "git", git_text(row.git), update_width=True)
 
     def show_error(self, line: str) -> None:
-        self.entries, self.git = (), {}
+        self.entries, self.git, self.templates = (), {}, {}
         self.list_widget.clear()
         self.note(line, error=True)
 
     def show_loading(self, name: str) -> None:
-        self.entries, self.git = (), {}
+        self.entries, self.git, self.templates = (), {}, {}
         self.list_widget.clear()
         self.note(f"Reading {name}...")
 
@@ -208,7 +217,8 @@ class EndpointsPane(Pane):
             if matches(self.filter_text, child.name, child.kind, child.template):
                 state = self.git.get(child.name)
                 git = git_text(state) if state else Text("...", style="dim")
-                table.add_row(child.kind, child.name, child.template or "-", git, key=child.name)
+                template = template_text(child, self.templates.get(child.name))
+                table.add_row(child.kind, child.name, template, git, key=child.name)
         if selected is not None:
             self.select(selected)
         if not self.entries:
@@ -234,20 +244,6 @@ class EndpointsPane(Pane):
         except RowDoesNotExist:  # filtered out or gone
             return False
         return True
-
-
-GIT_WIDTH = 22  # "main dirty ↑12 ↓3" and long branch names, cut
-
-
-def git_text(state: GitState) -> Text:
-    """Branch, clean/dirty and ahead/behind its upstream, compact and coloured."""
-    if not state.repo:
-        return Text(state.error or "not a repo", style="red")
-    text = Text(state.branch or "(detached)")
-    text.append(" dirty" if state.dirty else " clean", style="yellow" if state.dirty else "green")
-    if state.upstream is not None and (state.ahead or state.behind):
-        text.append(f" ↑{state.ahead} ↓{state.behind}", style="bold")
-    return text
 
 
 class EnvironmentsPane(Pane):
@@ -385,3 +381,4 @@ def environment_detail(env: Environment) -> Text:
     if env.readonly:
         text.append("  readonly: no changes", style="magenta")
     return text
+

@@ -94,6 +94,8 @@ def _sync(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
         print()
         table(rows)
         print(report.summary())
+        if any(r.action == "ahead" for r in report.repos):
+            print("push them with 'workbench --batch sync --push'")
     stuck = [r for r in report.repos if not r.ok]
     if stuck:
         more = f" (and {len(stuck) - 1} more repos)" if len(stuck) > 1 else ""

@@ -213,7 +213,8 @@ def _sync(repo: _Repo, urls: dict[str, str], push: bool, session: GitSession, or
         return _with_state(replace(row, action="pushed", commits=state.ahead),
                            gitstate.read(repo.path))
     if state.ahead:
-        return replace(row, action="ahead", detail=f"{state.ahead} to push (sync --push)")
+        plural = "s" if state.ahead > 1 else ""
+        return replace(row, action="ahead", detail=f"{state.ahead} commit{plural} to push")
     return row
 
 
