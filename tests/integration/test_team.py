@@ -4,7 +4,11 @@ file:// and ssh:// (the CI sshd), ``list`` and ``test --all`` it, and ``sync`` t
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -243,3 +247,51 @@ def test_sync_over_ssh(run_workbench: RunWorkbench, tmp_path: Path, ssh_target,
     assert repos[name]["action"] == "fast-forwarded"
     assert (b["site"] / "CHANGES.md").read_text() == "from alice\n"
     assert all(r["action"] in ("up to date", "fast-forwarded") for r in repos.values())
+
+
+# -- Ctrl-C ------------------------------------------------------------------------------------
+HANGING_SSH = """#!/bin/sh
+# ssh, except for the site repo: there it says so and waits (until Ctrl-C)
+case "$*" in *site.git*) touch "$WB_TEST_READY"; exec sleep 600;; esac
+exec ssh "$@"
+"""
+
+
+def test_ctrl_c_keeps_complete_repos_and_leaves_nothing_half_made(
+        tmp_path: Path, ssh_target, git_ssh_env: dict[str, str]) -> None:
+    name = unique()
+    bare_repos(tmp_path / "srv", name)
+    remote = ssh_target.url(f"{tmp_path}/srv/{{group}}/{{name}}.git")
+    make_shop(tmp_path / "alice", name, remote)
+    wrapper = tmp_path / "bin" / "ssh"
+    wrapper.parent.mkdir()
+    wrapper.write_text(HANGING_SSH)
+    wrapper.chmod(0o755)
+    ready = tmp_path / "ready"
+    env = {**os.environ, "WB_TEST_READY": str(ready),
+           "GIT_SSH_COMMAND": git_ssh_env["GIT_SSH_COMMAND"].replace("ssh ", f"{wrapper} ", 1)}
+    (tmp_path / "bob").mkdir()
+    url = remote.format(group=GROUP, name=name)
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "--batch", "clone", url, "shop"],
+                            cwd=tmp_path / "bob", env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    waiting = threading.Event()
+    for _ in range(60000):  # until the site clone hangs (a count, not a clock)
+        if ready.exists() or proc.poll() is not None:
+            break
+        waiting.wait(0.001)
+    assert ready.exists(), proc.communicate(timeout=60)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)  # a hang test: it must end
+    assert proc.returncode == 130, out + err
+    assert err.strip().splitlines() == [err.strip()] and "clone interrupted" in err
+    clone = tmp_path / "bob" / "shop"
+    for _, child, folder in CHILDREN:
+        place = clone / folder / child
+        assert not place.exists() or git(place, "rev-parse", "HEAD"), child  # whole or absent
+    assert not (clone / "endpoints" / "site").exists()
+    assert [p.name for p in clone.rglob("*wb-clone*")] == []
+    again = subprocess.run([sys.executable, "-m", "workbench", "--batch", "clone", url, "shop"],
+                           cwd=tmp_path / "bob", capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert_cloned(tmp_path / "alice" / name, clone)
