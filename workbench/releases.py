@@ -31,6 +31,11 @@ class Release:
     config_hash: str = ""
     secrets_generation: str = ""
     """Which secrets it ran with: an HMAC under the environment's key, never the values."""
+    variables: dict[str, str] = field(default_factory=dict)
+    """The plain (not secret) variables it ran with."""
+    secret_names: tuple[str, ...] = ()
+    endpoint_config: dict[str, Any] = field(default_factory=dict)
+    """The deployed endpoint.yaml values (port, health, routes, data, ...)."""
     user: str = ""
     time: str = ""
     """ISO 8601, UTC."""
@@ -41,6 +46,7 @@ class Release:
     def dump(self) -> bytes:
         body = asdict(self)
         body["last_lines"] = list(self.last_lines)
+        body["secret_names"] = list(self.secret_names)
         return json.dumps(body, sort_keys=True).encode() + b"\n"
 
     @classmethod
@@ -49,6 +55,7 @@ class Release:
             raw: dict[str, Any] = json.loads(line)
             known = {name: raw[name] for name in cls.__dataclass_fields__ if name in raw}
             known["last_lines"] = tuple(known.get("last_lines", ()))
+            known["secret_names"] = tuple(known.get("secret_names", ()))
             return cls(**known)
         except (ValueError, TypeError, KeyError):
             return None

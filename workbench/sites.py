@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .errors import WorkbenchError
 from .model import Environment, Host, Project
 from .site import Site
 from .ssh import LocalEngine, RemoteEngine, start_sftp
@@ -34,6 +35,34 @@ async def open_sites(project: Project, env: Environment) -> AsyncIterator[list[S
             if isinstance(item, BaseException):
                 raise item
         yield [item for item in opened if isinstance(item, Site)]
+
+
+@contextlib.asynccontextmanager
+async def open_reachable(project: Project,
+                         env: Environment) -> AsyncIterator[tuple[list[Site], dict[str, str]]]:
+    """Every host of the environment that can be opened, and why each other one could not
+    (host -> one line): for reading (status, diff), where one host down hides nothing else."""
+    async with contextlib.AsyncExitStack() as stack:
+        if env.is_local:
+            try:
+                engine = await stack.enter_async_context(LocalEngine())
+            except WorkbenchError as exc:
+                yield [], {"local": exc.line}
+                return
+            store = LocalStore(local_root(project.name, env.name))
+            yield [Site("local", engine, store, asyncio.open_connection)], {}
+            return
+        opened = await asyncio.gather(*(_open(stack, project, env, host) for host in env.hosts),
+                                      return_exceptions=True)
+        failed: dict[str, str] = {}
+        for host, item in zip(env.hosts, opened, strict=True):
+            if isinstance(item, WorkbenchError):
+                failed[host.spec] = item.line
+            elif isinstance(item, Exception):
+                failed[host.spec] = f"{type(item).__name__}: {item}".splitlines()[0]
+            elif isinstance(item, BaseException):
+                raise item
+        yield [item for item in opened if isinstance(item, Site)], failed
 
 
 async def _open(stack: contextlib.AsyncExitStack, project: Project, env: Environment,

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
 import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import pytest
-from helpers import SSHTarget, clean, require_part, target_env, tcp_reachable
+from helpers import SSHTarget, clean
+from hosts import SecondHost
 from staging import RunWorkbench, Staged, stage
 
 from workbench import naming
@@ -35,52 +33,6 @@ OLD, NEW = '{"status": "ok"}\n', '{"status": "v2"}\n'
 REFUSING_NGINX = ('#!/bin/sh\ncase " $* " in *" -t "*) '
                   'echo "nginx: [emerg] refused by the test" >&2; exit 1;; esac\n'
                   'exec /usr/sbin/nginx "$@"\n')
-
-
-@dataclass(frozen=True)
-class SecondHost:
-    """The second host from .ci/setup: its engine, namespace and state folder."""
-
-    spec: str
-    netns: str
-    docker_socket: str
-    state: Path
-    client: docker.DockerClient
-
-    def get(self, port: int, path: str) -> tuple[int, str]:
-        """GET http://127.0.0.1:PORT/PATH inside the host's network namespace."""
-        code = ("import sys, urllib.error, urllib.request\n"
-                "try:\n"
-                f"    r = urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=5)\n"
-                "except urllib.error.HTTPError as e:\n"
-                "    r = e\n"
-                "sys.stdout.write(str(r.status) + ' ' + r.read().decode())\n")
-        done = subprocess.run(["nsenter", f"--net=/run/netns/{self.netns}", "python3", "-c",
-                               code], capture_output=True, text=True, timeout=30, check=False)
-        assert done.returncode == 0, done.stderr
-        status, _, body = done.stdout.partition(" ")
-        return int(status), body
-
-
-@pytest.fixture(scope="session")
-def second_host(ssh_target: SSHTarget) -> Iterator[SecondHost]:
-    values = target_env()
-    if "WB_HOST2_PORT" not in values:
-        require_part("second host", "target.env names no WB_HOST2_PORT")
-    port = int(values["WB_HOST2_PORT"])
-    if not tcp_reachable(ssh_target.host, port):
-        require_part("second host", f"nothing listens on {ssh_target.host}:{port}")
-    if os.geteuid() != 0:
-        require_part("second host", "its namespace is entered with nsenter, which needs root")
-    socket = values["WB_HOST2_DOCKER_SOCKET"]
-    client = docker.DockerClient(base_url=f"unix://{socket}", timeout=120)
-    try:
-        client.ping()
-    except Exception as exc:
-        require_part("second host", f"its engine does not answer on {socket} ({exc})")
-    yield SecondHost(f"{ssh_target.user}@{ssh_target.host}:{port}", values["WB_HOST2_NETNS"],
-                     socket, Path(values["WB_HOST2_STATE"]), client)
-    client.close()
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ from ..releases import Release
 from ..site import Site, SiteOpener
 from ..switchboard import retrieved
 from ..volumes import data_volume
-from .inputs import ReleaseInput, gather, keyed
+from .inputs import ReleaseInput, deployed_config, gather, keyed
 from .prune import after_deploy as prune_after_deploy
 from .rails import require_confirm, require_docker_engine
 from .report import DeployOptions, DeployReport, Outcome
@@ -302,7 +302,10 @@ class DeployRun:
         alias = naming.alias(endpoint.name, item.context.version, token)
         labels = {**self.labels, f"{LABEL}endpoint": endpoint.name, f"{LABEL}role": "app",
                   f"{LABEL}version": item.context.version, f"{LABEL}git-sha": item.git_sha,
-                  f"{LABEL}config-hash": item.config_hash}
+                  f"{LABEL}config-hash": item.config_hash,
+                  f"{LABEL}dirty": "true" if item.dirty else "false",
+                  f"{LABEL}secrets": ",".join(sorted(item.secrets)),
+                  f"{LABEL}health": endpoint.health}
 
         def start() -> None:
             volumes = {}
@@ -396,7 +399,10 @@ class DeployRun:
                                                         item.context.version),
                        git_sha=item.git_sha, dirty=item.dirty,
                        config_hash=item.config_hash,
-                       secrets_generation=item.secrets_generation, user=getpass.getuser(),
+                       secrets_generation=item.secrets_generation,
+                       variables=dict(sorted(item.env.items())),
+                       secret_names=tuple(sorted(item.secrets)),
+                       endpoint_config=deployed_config(item.endpoint), user=getpass.getuser(),
                        time=releases.now(), durations=durations, reason=reason,
                        last_lines=tuple(last_lines)[-20:])
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from .. import envkey
 from ..context import BuildContext, build_context
@@ -62,6 +63,13 @@ async def current_config(project: Project, env: Environment,
     secrets = await asyncio.to_thread(secrets_for, project.root, env.secrets_file, env.name,
                                       endpoint.name, endpoint.secrets)
     return variables, secrets
+
+
+def deployed_config(endpoint: Endpoint) -> dict[str, Any]:
+    """The endpoint.yaml values a release runs with, for its record (names of secrets only)."""
+    return {"port": endpoint.port, "health": endpoint.health,
+            "health_timeout": endpoint.health_timeout, "routes": list(endpoint.routes),
+            "data": endpoint.data, "env": sorted(endpoint.env), "secrets": list(endpoint.secrets)}
 
 
 def keyed(item: ReleaseInput, key: bytes) -> ReleaseInput:

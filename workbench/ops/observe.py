@@ -1,0 +1,233 @@
+"""Observe an environment: what runs on each host, read by labels, as an :class:`EnvState`.
+
+Per host, over the one Docker API path (the local socket, or the one forwarded over SSH) and
+the state root: one list of the environment's app containers, one inspect of each current
+container and of each image they run (all at once, on threads), the live proxy config (one
+archive read), and the endpoints' release records (all at once over SFTP). Hosts and
+environments are read concurrently, one SSH connection per host; a host that cannot be read is
+marked ``unreachable`` and the others are still read.
+
+Secret values are sealed as they are read (:class:`~workbench.observed.Sealed`): an HMAC under
+``key``, a key the caller makes for one comparison and keeps in its process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import io
+import tarfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from .. import envkey, probe, releases
+from ..engine import LABEL, blocking
+from ..model import Environment, Project
+from ..observed import EnvState, HostState, Instance, Sealed, Value
+from ..proxy import CONF_PATH
+from ..releases import Release
+from ..site import Site
+
+Opener = Callable[[Project, Environment], Any]
+"""Opens the reachable hosts of an environment (:func:`workbench.sites.open_reachable`)."""
+
+
+async def observe(project: Project, env: Environment, opener: Opener,
+                  key: bytes) -> EnvState:
+    """What runs in ``env`` now, on every host (unreachable hosts say why)."""
+    return (await observe_keyed(project, env, opener, key))[0]
+
+
+async def observe_keyed(project: Project, env: Environment, opener: Opener,
+                        key: bytes) -> tuple[EnvState, bytes | None]:
+    """:func:`observe`, and the environment's own secrets key (:mod:`workbench.envkey`, read
+    on its first host; None when it has none or cannot be read), for config hashes."""
+    secret_hint = {e.name: frozenset(e.secrets) for e in project.endpoints}
+    async with opener(project, env) as (sites, failed):
+        env_key = asyncio.ensure_future(_read_key(sites))
+        read = await asyncio.gather(*(_host(project, env, site, key, secret_hint)
+                                      for site in sites), return_exceptions=True)
+        own_key = await env_key
+    hosts: dict[str, HostState] = {name: HostState(name, unreachable=why)
+                                   for name, why in failed.items()}
+    for site, state in zip(sites, read, strict=True):
+        if isinstance(state, HostState):
+            hosts[site.name] = state
+        elif isinstance(state, Exception):
+            hosts[site.name] = HostState(site.name, unreachable=_line(state))
+        else:
+            raise state
+    order = [h.spec for h in env.hosts] if not env.is_local else ["local"]
+    return EnvState(env.name, env.engine, tuple(hosts[n] for n in order if n in hosts)), own_key
+
+
+async def _read_key(sites: Sequence[Site]) -> bytes | None:
+    if not sites:
+        return None
+    try:
+        return await envkey.read_key(sites[0].store)
+    except Exception:  # a damaged or unreadable key: config drift is then not judged
+        return None
+
+
+async def _host(project: Project, env: Environment, site: Site, key: bytes,
+                secret_hint: Mapping[str, frozenset[str]]) -> HostState:
+    names = [e.name for e in project.endpoints]
+    listing, records, routes = await asyncio.gather(
+        blocking(lambda: _list(site, project.name, env.name)),
+        asyncio.gather(*(releases.history(site.store, n) for n in names)),
+        blocking(lambda: _routes(site, project.name, env.name)))
+    by_endpoint = dict(zip(names, records, strict=True))
+    for name in {_label(c, "endpoint") for c in listing} - set(by_endpoint):
+        by_endpoint[name] = await releases.history(site.store, name)  # removed from the repo
+    current = {n: r for n, rs in by_endpoint.items()
+               if (r := releases.current(rs, site.name)) is not None}
+    last = {n: rs[-1] for n, rs in by_endpoint.items() if rs}
+    chosen = _current_containers(listing, current)
+    inspected = await asyncio.gather(*(blocking(lambda c=c: site.engine.api.inspect_container(
+        c["Id"])) for c in chosen))
+    images = sorted({str(i.get("Image", "")) for i in inspected if i.get("Image")})
+    image_data = dict(zip(images, await asyncio.gather(
+        *(blocking(lambda i=i: _inspect_image(site, i)) for i in images)), strict=True))
+    instances = [_instance(site.name, data, image_data.get(str(data.get("Image")), {}),
+                           key, secret_hint) for data in inspected]
+    ports = {e.name: e.port for e in project.endpoints}
+    for name, record in current.items():
+        ports.setdefault(name, int(record.endpoint_config.get("port") or 0))
+    probed = await asyncio.gather(*(_probe(site, i, data, ports.get(i.endpoint, 0))
+                                    for i, data in zip(instances, inspected, strict=True)))
+    return HostState(site.name, instances=tuple(probed), routes=routes, releases=current,
+                     last=last)
+
+
+async def _probe(site: Site, instance: Instance, data: Mapping[str, Any], port: int) -> Instance:
+    """``instance`` with its health: the engine's health state when the image has a health
+    check, else GET of its health path through the host's connection (never a proxy)."""
+    if instance.health or instance.state != "running" or not port:
+        return instance
+    path = instance.labels.get(f"{LABEL}health", "/health")
+    networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
+    address = next((str(n.get("IPAddress")) for n in networks.values() if n.get("IPAddress")), "")
+    if not address:
+        return replace(instance, health="unknown (no address)")
+    code = await probe.status(site.connect, address, port, path)
+    return replace(instance, health="healthy" if code == "200" else f"unhealthy ({code})")
+
+
+def _list(site: Site, project: str, env: str) -> list[dict[str, Any]]:
+    filters = {"label": [f"{LABEL}project={project}", f"{LABEL}env={env}", f"{LABEL}role=app"]}
+    return list(site.engine.api.containers(all=True, filters=filters))
+
+
+def _current_containers(listing: Sequence[dict[str, Any]],
+                        current: Mapping[str, Release]) -> list[dict[str, Any]]:
+    """Per endpoint, the container that serves it: the current release's when it exists,
+    else the newest running one (stopped ones kept for rollback are history)."""
+    by_endpoint: dict[str, list[dict[str, Any]]] = {}
+    for container in sorted(listing, key=lambda c: int(c.get("Created") or 0), reverse=True):
+        by_endpoint.setdefault(_label(container, "endpoint"), []).append(container)
+    chosen = []
+    for endpoint, containers in sorted(by_endpoint.items()):
+        release = current.get(endpoint)
+        named = [c for c in containers if release is not None and release.container in
+                 {n.lstrip("/") for n in c.get("Names") or ()}]
+        running = [c for c in containers if c.get("State") == "running"]
+        if named or running:
+            chosen.append((named or running)[0])
+    return chosen
+
+
+def _inspect_image(site: Site, image: str) -> dict[str, Any]:
+    import docker.errors
+
+    try:
+        return dict(site.engine.api.inspect_image(image))
+    except docker.errors.NotFound:
+        return {}
+
+
+def _routes(site: Site, project: str, env: str) -> dict[str, tuple[str, ...]]:
+    """endpoint -> its prefixes in the live proxy config ({} when there is no proxy)."""
+    import docker.errors
+
+    api = site.engine.api
+    filters = {"label": [f"{LABEL}project={project}", f"{LABEL}env={env}",
+                         f"{LABEL}role=proxy"]}
+    found = api.containers(all=True, filters=filters)
+    if not found:
+        return {}
+    try:
+        stream, _stat = api.get_archive(found[0]["Id"], CONF_PATH)
+    except docker.errors.APIError:
+        return {}
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        member = tar.getmembers()[0]
+        handle = tar.extractfile(member)
+        text = handle.read().decode("utf-8", "replace") if handle else ""
+    return parse_routes(text)
+
+
+def parse_routes(config: str) -> dict[str, tuple[str, ...]]:
+    """endpoint -> prefixes, from a config :func:`workbench.proxyconf.render` wrote (its
+    ``location = /prefix {  # endpoint NAME`` lines)."""
+    found: dict[str, set[str]] = {}
+    for line in config.splitlines():
+        head, _, comment = line.strip().partition("  # endpoint ")
+        if head.startswith("location = ") and comment:
+            prefix = head.removeprefix("location = ").removesuffix(" {").strip()
+            found.setdefault(comment.strip(), set()).add(prefix)
+    return {name: tuple(sorted(prefixes)) for name, prefixes in sorted(found.items())}
+
+
+def _instance(host: str, data: Mapping[str, Any], image: Mapping[str, Any], key: bytes,
+              secret_hint: Mapping[str, frozenset[str]]) -> Instance:
+    config = data.get("Config") or {}
+    labels: dict[str, str] = dict(config.get("Labels") or {})
+    state = data.get("State") or {}
+    host_config = data.get("HostConfig") or {}
+    endpoint = labels.get(f"{LABEL}endpoint", "")
+    secret = {n for n in labels.get(f"{LABEL}secrets", "").split(",") if n}
+    secret |= secret_hint.get(endpoint, frozenset())
+    env: dict[str, Value] = {}
+    for item in config.get("Env") or ():
+        name, _, value = str(item).partition("=")
+        env[name] = seal(key, name, value) if name in secret else value
+    image_config = image.get("Config") or {}
+    image_env = dict(str(i).partition("=")[::2] for i in image_config.get("Env") or ())
+    ports = tuple(sorted(f"{b.get('HostIp', '')}:{b.get('HostPort', '')}->{port}"
+                         for port, binds in ((data.get("NetworkSettings") or {}).get("Ports")
+                                             or {}).items() for b in binds or ()))
+    mounts = tuple(sorted(f"{m.get('Type', '')} {m.get('Name') or m.get('Source', '')} -> "
+                          f"{m.get('Destination', '')} ({'rw' if m.get('RW') else 'ro'})"
+                          for m in data.get("Mounts") or ()))
+    resources = {k: str(v) for k, v in (("memory", host_config.get("Memory")),
+                                        ("cpus", (host_config.get("NanoCpus") or 0) / 1e9),
+                                        ("pids", host_config.get("PidsLimit"))) if v}
+    policy = (host_config.get("RestartPolicy") or {}).get("Name", "")
+    return Instance(
+        endpoint=endpoint, host=host, container=str(data.get("Name", "")).lstrip("/"),
+        container_id=str(data.get("Id", "")), state=str(state.get("Status", "")),
+        health=str((state.get("Health") or {}).get("Status", "")),
+        started_at=str(state.get("StartedAt", "")), restarts=int(data.get("RestartCount") or 0),
+        image=str(config.get("Image", "")), image_id=str(data.get("Image", "")),
+        version=labels.get(f"{LABEL}version", ""), git_sha=labels.get(f"{LABEL}git-sha", ""),
+        dirty=labels.get(f"{LABEL}dirty") == "true",
+        config_hash=labels.get(f"{LABEL}config-hash", ""), env=env, image_env=image_env,
+        labels=labels, image_labels=dict(image_config.get("Labels") or {}), ports=ports,
+        mounts=mounts, resources=resources, restart_policy=str(policy))
+
+
+def seal(key: bytes, name: str, value: str) -> Sealed:
+    """A secret's value as an HMAC under the comparison's ``key``."""
+    return Sealed(hmac.new(key, f"{name}\0{value}".encode(), hashlib.sha256).hexdigest())
+
+
+def _label(container: Mapping[str, Any], name: str) -> str:
+    return str((container.get("Labels") or {}).get(f"{LABEL}{name}", ""))
+
+
+def _line(exc: BaseException) -> str:
+    line = getattr(exc, "line", None)
+    return str(line) if line else (f"{type(exc).__name__}: {exc}".splitlines() or ["?"])[0]

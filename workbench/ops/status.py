@@ -1,0 +1,104 @@
+"""``status``: what runs in each environment, per endpoint and host, with its drift flags.
+
+Environments are observed concurrently (:func:`~.observe.observe`); the repo's side (each
+endpoint's version and config hash as a deploy would compute them) is worked out beside them.
+Drift flags per endpoint and host:
+
+- ``code``: the repo's version (a hash of the build context) is not the one running;
+- ``config``: the variables, secrets or endpoint.yaml values differ (config hash);
+- ``missing``: released there, but no container serves it (gone or not running).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..model import Project
+from ..observed import EnvState, HostState, Instance
+from ..releases import Release
+from .inputs import ReleaseInput, gather, keyed
+from .observe import Opener, observe_keyed
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One endpoint on one host of one environment."""
+
+    env: str
+    endpoint: str
+    host: str
+    instance: Instance | None
+    release: Release | None
+    """Its current release there (the last ok one)."""
+    last: Release | None
+    """Its last release record there, whatever the outcome."""
+    drift: tuple[str, ...]
+    unreachable: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Every environment asked for, as rows."""
+
+    states: tuple[EnvState, ...]
+    rows: tuple[Row, ...]
+
+    @property
+    def unreachable(self) -> dict[str, str]:
+        """``env host`` -> why it could not be read."""
+        return {f"{s.env} {h}": why for s in self.states for h, why in s.unreachable.items()}
+
+
+async def status(project: Project, env_names: Sequence[str], opener: Opener) -> Status:
+    """Observe the environments (all by default) and compare each with the repo."""
+    envs = [project.environment(n) for n in env_names] if env_names else \
+        list(project.environments)
+    import docker.utils.build  # noqa: F401  (once, here: threads below import it at once)
+    key = secrets.token_bytes(32)  # seals secrets for this process only; status shows none
+    repo = asyncio.ensure_future(asyncio.to_thread(
+        lambda: {env.name: gather(project, env, project.endpoints) for env in envs}))
+    observed = await asyncio.gather(*(observe_keyed(project, env, opener, key)
+                                      for env in envs))
+    inputs = await repo
+    states = [state for state, _key in observed]
+    env_keys = [env_key for _state, env_key in observed]
+    rows: list[Row] = []
+    for env, state, env_key in zip(envs, states, env_keys, strict=True):
+        wanted = {n: keyed(i, env_key) if env_key else i for n, i in inputs[env.name].items()}
+        rows += rows_of(state, wanted, bool(env_key))
+    return Status(tuple(states), tuple(rows))
+
+
+def rows_of(state: EnvState, wanted: dict[str, ReleaseInput], keyed_hash: bool) -> list[Row]:
+    """The rows of one environment: every endpoint of the repo or of the hosts, per host."""
+    names = sorted(set(wanted) | set(state.endpoints))
+    rows = []
+    for host in state.hosts:
+        if host.unreachable:
+            rows += [Row(state.env, n, host.host, None, None, None, (), host.unreachable)
+                     for n in names]
+            continue
+        for name in names:
+            rows.append(_row(state.env, name, host, wanted.get(name), keyed_hash))
+    return rows
+
+
+def _row(env: str, name: str, host: HostState, want: ReleaseInput | None,
+         keyed_hash: bool) -> Row:
+    instance = next((i for i in host.instances if i.endpoint == name), None)
+    release, last = host.releases.get(name), host.last.get(name)
+    drift: list[str] = []
+    if want is None:
+        drift.append("removed")  # runs here, but the repo has no such endpoint
+    if release is not None and (instance is None or instance.state != "running"):
+        drift.append("missing")
+    deployed = instance or release
+    if want is not None and deployed is not None:
+        if want.context.version != deployed.version:
+            drift.append("code")
+        if keyed_hash and want.config_hash != deployed.config_hash:
+            drift.append("config")
+    return Row(env, name, host.host, instance, release, last, tuple(drift))
