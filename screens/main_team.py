@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.ops.update import Target
-
 from .panes import EndpointsPane, EnvironmentsPane, Pane, ProjectsPane, row_key
 from .sync_view import SyncScreen
 from .update_view import UpdateScreen
@@ -43,6 +41,8 @@ class TeamActions(_Base):
 
     def action_update(self, scope: str = "highlighted") -> None:
         """Update the highlighted folder, or every one (pane 1, or scope "all")."""
+        from workbench.ops.update import Target
+
         if self.listing is None:
             return
         project = self.listing.project

@@ -10,7 +10,7 @@ esc goes back (cancelling a running sync first).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -21,16 +21,18 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench.events import Event, StepFinished, StepStarted
-from workbench.gitcmd import GitSession
 from workbench.model import KIND_FOLDERS, Project
-from workbench.ops.sync import RepoSync, SyncReport
 
 from .common import OperationEvent, failure_line
+
+if TYPE_CHECKING:  # the operation is imported when the screen works, not when the app starts
+    from workbench.gitcmd import GitSession
+    from workbench.ops.sync import RepoSync, SyncReport
 
 COLUMNS = ("repo", "branch", "ahead/behind", "dirty", "result")
 
 
-class SyncScreen(Screen[SyncReport | None]):
+class SyncScreen(Screen["SyncReport | None"]):
     """Syncs every repo of ``project``; dismissed with the last report (None if none)."""
 
     CSS_PATH = Path(__file__).with_name("sync_view.tcss")
@@ -74,6 +76,8 @@ class SyncScreen(Screen[SyncReport | None]):
 
     # -- the run ----------------------------------------------------------------------------
     def _start(self, push: bool) -> None:
+        from workbench.gitcmd import GitSession
+
         table = self.query_one(DataTable)
         table.clear()
         table.add_row(f"project {self.project.name}", "", "", "", Text("· waiting", "dim"),

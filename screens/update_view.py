@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -23,11 +22,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from workbench.ops.update import Target, UpdateOutcome, UpdatePlan
-
 from .common import failure_line
 
-PlanItem = tuple[Target, UpdatePlan | None, str | None]
+if TYPE_CHECKING:  # the operation is imported when the screen works, not when the app starts
+    from workbench.ops.update import Target, UpdateOutcome, UpdatePlan
+
+PlanItem = tuple["Target", "UpdatePlan | None", "str | None"]
 """A folder, its plan (None: nothing to do) and why it cannot be updated (None: it can)."""
 
 
@@ -54,7 +54,7 @@ def outcome_line(outcome: UpdateOutcome) -> Text:
     return Text(("✓ " if outcome.ok else "✗ ") + outcome.line(), style)
 
 
-class UpdateScreen(Screen[tuple[UpdateOutcome, ...] | None]):
+class UpdateScreen(Screen["tuple[UpdateOutcome, ...] | None"]):
     """Shows the update of ``targets`` and applies it on ``y``; dismissed with the outcomes
     (None when nothing was applied)."""
 
@@ -141,6 +141,8 @@ class UpdateScreen(Screen[tuple[UpdateOutcome, ...] | None]):
         else:
             lines.append(Text("Nothing to update.", "bold"))
         self.query_one("#plans", Static).update(Text("\n").join(lines))
+        from rich.syntax import Syntax
+
         diff = "".join(f"# {p.target.kind} {p.target.name}\n{p.diff()}" for p in self.plans)
         self.query_one("#diff", Static).update(
             Syntax(diff, "diff", theme="ansi_dark", word_wrap=False) if diff else "")
