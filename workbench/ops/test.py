@@ -292,9 +292,12 @@ class _Run:
                               "add 'test: ...' to its endpoint.yaml"))
             return
         pump.feed([f"$ {endpoint.test}    (BASE_URL={base_url})"])
+        env = {**os.environ, "BASE_URL": base_url}
+        for name in ("no_proxy", "NO_PROXY"):  # BASE_URL is on this machine: never proxied
+            env[name] = ",".join(filter(None, (env.get(name), "127.0.0.1", "localhost")))
         process = await asyncio.create_subprocess_exec(
             "/bin/sh", "-c", endpoint.test, cwd=endpoint.path, start_new_session=True,
-            env={**os.environ, "BASE_URL": base_url}, stdin=asyncio.subprocess.DEVNULL,
+            env=env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         assert process.stdout is not None
         splitter = LineSplitter()
