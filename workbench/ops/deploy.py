@@ -164,8 +164,9 @@ class DeployRun:
             if not isinstance(exc, Exception):
                 raise
             return Outcome(name, False, version, True, reason)
-        try:
-            self._ensure_lock()
+        try:  # one read of the lock before the switch: a taken lock stops it here
+            if self.lock is not None:
+                await self.lock.verify()
         except BaseException:
             await self._discard(fresh)
             raise
