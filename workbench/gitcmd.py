@@ -180,8 +180,8 @@ class GitSession:
     # -- many repos -------------------------------------------------------------------------
     def map(self, func: Callable[[T], R], items: Iterable[T], *, jobs: int = DEFAULT_JOBS,
             first: Callable[[T], object] | None = None) -> list[R | WorkbenchError]:
-        """``func`` over ``items``, ``jobs`` at a time, in order; a WorkbenchError a call
-        raises is its result, so one repo's failure never stops the others. ``first(item)``
+        """``func`` over ``items``, ``jobs`` at a time, in order; a WorkbenchError (or OSError)
+        a call raises is its result, so one repo's failure never stops the others. ``first(item)``
         names the ssh host of an item: one item per host runs before the others, so that
         they share its connection. Ctrl-C cancels the run and raises Interrupted."""
         items = list(items)
@@ -192,6 +192,11 @@ class GitSession:
                 results[index] = func(items[index])
             except WorkbenchError as exc:
                 results[index] = exc
+            except OSError as exc:  # a folder that cannot be written: this repo's failure
+                where = f" ({exc.filename})" if exc.filename else ""
+                results[index] = OperationFailed(f"{exc.strerror or exc}{where}",
+                                                 "check the folder's permissions and free "
+                                                 "disk space")
 
         leaders: dict[object, int] = {}
         if first is not None and self._mux_dir is not None:

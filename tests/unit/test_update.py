@@ -16,7 +16,7 @@ from template_v2 import CHANGELOG, NEW_LINE, OLD_LINE, OTHER_LINE
 from workbench import cli
 from workbench.ops.listing import list_project
 from workbench.ops.new import new_child, new_project
-from workbench.ops.update import Target, plan_update
+from workbench.ops.update import Target, plan_update, update
 
 
 @pytest.fixture
@@ -188,3 +188,18 @@ def test_a_dirty_repo_is_refused_and_left_as_it_was(shop: Path) -> None:
     assert state(orders) == before
 
 
+
+
+def test_a_commit_that_fails_puts_the_folder_back(shop: Path) -> None:
+    orders = shop / "endpoints" / "orders"
+    bump(shop)
+    plan = plan_update(Target("endpoint", "orders", orders))
+    assert plan is not None
+    before = state(orders)
+    (orders / ".git" / "index.lock").write_text("")  # another git holds the index: add fails
+    report = update([Target("endpoint", "orders", orders)])
+    (orders / ".git" / "index.lock").unlink()
+    [outcome] = report.outcomes
+    assert outcome.status == "failed" and report.exit_code == 1
+    assert "cannot update endpoint orders" in outcome.reason and "put back" in outcome.reason
+    assert state(orders) == before

@@ -19,13 +19,14 @@ from typing import Any, Literal
 
 from .. import answers, gitstate, scaffold
 from ..answers import ANSWERS_FILE
-from ..errors import BadInput, ExitCode, WorkbenchError
+from ..errors import BadInput, ExitCode, OperationFailed, WorkbenchError
 from ..events import Emit, Result, StepFinished, StepStarted, ignore
 from ..merge import FileMerge, diff, merge_folder, write
 from ..model import KIND_FOLDERS, ProjectFile
 from ..schema import did_you_mean
 
-Status = Literal["updated", "conflict", "current", "would update", "would conflict", "refused"]
+Status = Literal["updated", "conflict", "current", "would update", "would conflict", "refused",
+                 "failed"]
 OK_STATUSES = ("updated", "current", "would update")
 
 
@@ -220,8 +221,19 @@ def apply_update(plan: UpdatePlan) -> UpdateOutcome:
         if plan.conflicts:
             return _conflicted(plan)
         repo = gitrepo.open_repo(target.path)
-        assert repo is not None
+        if repo is None:
+            raise OperationFailed(f"{target.path} is no longer a git repo", "check it")
         sha = gitrepo.commit_all(repo, plan.message(), [c.path for c in plan.changes])
+    except WorkbenchError:
+        _restore(target.path, plan.changes)
+        raise
+    except Exception as exc:  # git or the file system: this folder's failure, undone
+        _restore(target.path, plan.changes)
+        reason = getattr(exc, "strerror", None) or \
+            (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+        raise OperationFailed(f"cannot update {target.kind} {target.name}: {reason}",
+                              "it was put back as it was; check the folder and its repo"
+                              ) from None
     except BaseException:
         _restore(target.path, plan.changes)
         raise
@@ -293,5 +305,6 @@ def _one(target: Target, dry_run: bool) -> UpdateOutcome:
                 exit_code=ExitCode.FAILED if plan.conflicts else ExitCode.OK)
         return apply_update(plan)
     except WorkbenchError as exc:
-        return UpdateOutcome(target, "refused", reason=exc.line, exit_code=exc.exit_code)
+        return UpdateOutcome(target, "refused" if isinstance(exc, BadInput) else "failed",
+                             reason=exc.line, exit_code=exc.exit_code)
 
