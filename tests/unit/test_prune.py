@@ -317,6 +317,7 @@ def test_a_dry_run_lists_and_removes_nothing_then_prune_removes_users_first(
     ("    protected: true\n", None, ["is protected: prune needs --confirm staging"]),
     ("    protected: true\n", "prod", ["--confirm 'prod' names another"]),
     ("    readonly: true\n", "staging", ["is readonly: prune is refused"]),
+    ("    engine: swarm\n", "staging", ["has engine: swarm, which workbench cannot prune"]),
 ])
 def test_the_rails_refuse_before_any_host_is_opened(tmp_path: Path, env: str,
                                                     confirm: str | None,

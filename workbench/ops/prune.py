@@ -37,7 +37,7 @@ from ..lock import EnvLock
 from ..model import Environment, Project
 from ..releases import Release
 from ..site import Site, SiteOpener
-from .rails import require_confirm
+from .rails import require_confirm, require_docker_engine
 
 PROJECT, ENV, ENDPOINT, VERSION = (f"{LABEL}{k}" for k in ("project", "env", "endpoint",
                                                             "version"))
@@ -348,6 +348,7 @@ async def prune(project: Project, env_name: str, emit: Emit, options: PruneOptio
     """Remove (``dry_run``: list) what the environment's hosts no longer need; with ``local``
     also the test loop's leftovers. See the module docstring."""
     env = project.environment(env_name)
+    require_docker_engine(env, "prune")
     if not options.dry_run:
         require_confirm(env, "prune", options.confirm)
     async with open_sites(project, env) as sites, contextlib.AsyncExitStack() as stack:
