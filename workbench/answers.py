@@ -54,8 +54,9 @@ def checksum(answers: Answers) -> str:
 
 def dump(answers: Answers) -> str:
     """The file's text: a header, the fields and their checksum."""
-    return HEADER + yaml.safe_dump({**answers.fields(), "checksum": checksum(answers)},
-                                   sort_keys=True)
+    body: str = yaml.safe_dump({**answers.fields(), "checksum": checksum(answers)},
+                               sort_keys=True)
+    return HEADER + body
 
 
 def write(folder: Path, answers: Answers) -> None:

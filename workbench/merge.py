@@ -106,6 +106,7 @@ def _merge_one(path: str, here: Path, mine: bytes | None, old: Path | None,
     if any(b"\0" in data for data in (mine, old_bytes or b"", new_bytes)):
         return FileMerge(path, "conflict", mine, mine, reason=(
             f"a binary file changed both here and in {template}: yours was kept"))
+    assert new is not None  # new_bytes is not None
     merged, conflicts = merge_file(here, old, new, labels)
     if conflicts:
         return FileMerge(path, "conflict", mine, merged, mode, reason=(
