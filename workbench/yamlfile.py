@@ -2,11 +2,14 @@
 
 Mappings load as :class:`LineDict` and sequences as :class:`LineList`; both remember where they
 and their entries start. Duplicate keys and non-text keys are errors, not silent overwrites.
+Every problem with a file (missing, not a regular file, over :data:`MAX_BYTES`, not UTF-8,
+malformed, nested over :data:`MAX_DEPTH` levels) is a :class:`ConfigError` naming its line.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,10 @@ import yaml
 from .errors import ConfigError, OperationFailed
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_BYTES = 1 << 20
+"""Project files (YAML, secrets, answers) are at most 1 MiB: a real one is a few KiB."""
+MAX_DEPTH = 64
+"""Nesting deeper than this is refused (a project file needs a handful of levels)."""
 
 
 class LineDict(dict[str, Any]):
@@ -82,28 +89,87 @@ def parse(text: str, path: Path | str) -> Any:
     loader = _LineLoader(text)
     loader.path = str(path)
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_depth(node, path)
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = " ".join(filter(None, [exc.context, exc.problem])) or "malformed YAML"
         raise ConfigError(path, line, f"invalid YAML: {problem}", "fix the syntax there") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(path, line, f"invalid YAML: the control character "
+                          f"U+{exc.character:04X} is not allowed in a YAML file",
+                          "remove it (in a double-quoted string write an escape such as \\t)"
+                          ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(path, None, f"invalid YAML: {exc}", "fix the syntax") from None
+    except RecursionError:  # _check_depth keeps this from happening; never a traceback
+        raise ConfigError(path, None, "the YAML is nested too deeply",
+                          f"use at most {MAX_DEPTH} levels") from None
     finally:
         loader.dispose()
 
 
-def read(path: Path) -> tuple[str, Any]:
-    """Read and parse a YAML file; returns its text and data."""
-    try:
-        text = path.read_text(encoding="utf-8")
+def _check_depth(root: yaml.Node, path: Path | str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before constructing (which recurses per level).
+
+    Each node is visited once, so aliases (``*a``) cost nothing extra and cycles end."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if depth > MAX_DEPTH and not isinstance(node, yaml.ScalarNode):
+            raise ConfigError(path, node.start_mark.line + 1,
+                              f"invalid YAML: nested more than {MAX_DEPTH} levels deep",
+                              "flatten it; project files need only a few levels")
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in reversed(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in reversed(node.value):
+                stack.extend(((value, depth + 1), (key, depth + 1)))
+
+
+def read_text(path: Path, what: str = "the file") -> str:
+    """The text of a project file, or a ConfigError saying why it cannot be used.
+
+    Refuses what is not a regular file (a FIFO would block), what exceeds MAX_BYTES, and what
+    is not UTF-8 (naming the line of the first bad byte); a leading BOM is dropped."""
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ConfigError(path, None, f"{what} is not a regular file",
+                                  "replace it with a text file")
+            data = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(path, None, "the file is missing", "create it or fix the path") from None
-    except UnicodeDecodeError:
-        raise ConfigError(path, None, "the file is not UTF-8 text", "save it as UTF-8") from None
+    except IsADirectoryError:
+        raise ConfigError(path, None, f"{what} is a folder", "replace it with a text file"
+                          ) from None
     except OSError as exc:
-        raise ConfigError(path, None, f"cannot read the file ({exc.strerror})", None) from None
+        raise ConfigError(path, None, f"cannot read the file ({exc.strerror})",
+                          "check its permissions") from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(path, None, f"{what} is larger than {MAX_BYTES // (1 << 20)} MiB",
+                          "a project file is a few KiB: check that this is the right file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(path, line, f"{what} is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+                          "save it as UTF-8") from None
+    return text.removeprefix("\ufeff")
+
+
+def read(path: Path) -> tuple[str, Any]:
+    """Read and parse a YAML file; returns its text and data."""
+    text = read_text(path)
     return text, parse(text, path)
 
 

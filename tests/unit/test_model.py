@@ -223,3 +223,58 @@ def test_missing_children_name_the_fix(tmp_path: Path) -> None:
     (root / "workbench.yaml").write_text("project: shop\nmodels: [ghost]\n")
     with pytest.raises(ConfigError, match="models/ghost is missing"):
         load_project(root)
+
+
+# -- unreadable and hostile project files ----------------------------------------------------
+@pytest.mark.parametrize(("content", "line", "words"), [
+    pytest.param(b"project: shop\n# caf\xe9\n", 2, ["not UTF-8 text", "0xe9"], id="not-utf8"),
+    pytest.param(b"project: shop\n\n# \x1b[2J\n", 3, ["control character U+001B"],
+                 id="control-character"),
+    pytest.param(b"project: shop\nx:\n" + b"".join(b"  " * (i + 1) + b"k%d:\n" % i
+                                                   for i in range(900)) + b"  " * 901 + b"v\n",
+                 2 + 64, ["nested more than 64 levels deep"], id="deep-block-nesting"),
+    pytest.param(b"project: shop\nx: " + b"[" * 500 + b"]" * 500 + b"\n", 2,
+                 ["nested more than 64 levels deep"], id="deep-flow-nesting"),
+    pytest.param(b"project: shop\n# " + b"x" * (1 << 20) + b"\n", None, ["larger than 1 MiB"],
+                 id="huge"),
+])
+def test_unusable_project_files_are_config_errors_with_the_line(
+        tmp_path: Path, content: bytes, line: int | None, words: list[str]) -> None:
+    root = make_project(tmp_path / "shop", "", endpoints={})
+    (root / "workbench.yaml").write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        load_project(root)
+    where = f"{root / 'workbench.yaml'}:{line}: " if line else f"{root / 'workbench.yaml'}: "
+    assert caught.value.line.startswith(where), caught.value.line
+    for word in words:
+        assert word in caught.value.line, caught.value.line
+
+
+def test_aliases_are_read_once_and_a_bom_is_dropped(tmp_path: Path) -> None:
+    laughs = "".join(f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 12))
+    text = "\ufeffproject: shop\nbuild_args: {}\nx_anchors:\n  l0: &l0 [lol]\n" + laughs
+    root = make_project(tmp_path / "shop", "project: shop\n", endpoints={})
+    (root / "workbench.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=r"workbench.yaml:3: unknown key 'x_anchors'"):
+        load_project(root)
+
+
+def test_a_file_that_is_not_regular_is_refused(tmp_path: Path) -> None:
+    """A FIFO is refused, not waited on: in a subprocess, whose generous timeout catches a
+    read that blocks for a writer."""
+    import os
+    import subprocess
+    import sys
+
+    os.mkfifo(tmp_path / "workbench.yaml")
+    script = ("import sys; from pathlib import Path; from workbench.yamlfile import read\n"
+              "for path in sys.argv[1:]:\n"
+              "    try: read(Path(path))\n"
+              "    except Exception as exc: print(type(exc).__name__, exc)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "workbench.yaml"),
+                           str(tmp_path)], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    fifo, folder = done.stdout.splitlines()
+    assert fifo.startswith("ConfigError") and "is not a regular file" in fifo, fifo
+    assert folder.startswith("ConfigError") and "is a folder" in folder, folder
