@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from workbench import owner
-from workbench.errors import BadInput, ConfigError
+from workbench.errors import BadInput, ConfigError, LockLost
 from workbench.events import Event, LogLines, Result, Warning
 from workbench.identity import Here
 from workbench.model import Environment, Project, load_project
@@ -311,6 +311,25 @@ def test_a_dry_run_lists_and_removes_nothing_then_prune_removes_users_first(
                                opener(api, store, [])))
     assert api.calls == [("container", "cv1"), ("image", "sha256:v0"), ("image", "sha256:v1")]
     assert report.ok and [d.status for d in report.done] == ["removed"] * 3
+
+
+def test_a_prune_whose_lock_was_taken_meanwhile_removes_nothing(tmp_path: Path) -> None:
+    """A deploy that took the lock over (this prune stalled past its expiry) may be about to
+    start an image the plan would remove: the lock is read again before removing."""
+    project = project_at(tmp_path / "shop", "")
+    api, store = fake_host(tmp_path)
+    asyncio.run(record(store, "v0", "v1", "v2", "v3"))
+    listed = api.images
+
+    def taken_over(filters: Any = None) -> list[dict[str, Any]]:
+        (store.root / "lock").unlink()  # as if removed (or taken: the token differs)
+        return listed(filters)
+
+    api.images = taken_over  # type: ignore[method-assign]
+    with pytest.raises(LockLost):
+        asyncio.run(prune(project, "staging", lambda _e: None, PruneOptions(),
+                          opener(api, store, [])))
+    assert api.calls == []
 
 
 @pytest.mark.parametrize(("env", "confirm", "words"), [

@@ -352,10 +352,9 @@ async def prune(project: Project, env_name: str, emit: Emit, options: PruneOptio
     if not options.dry_run:
         require_confirm(env, "prune", options.confirm)
     async with open_sites(project, env) as sites, contextlib.AsyncExitStack() as stack:
-        if not options.dry_run:
-            await stack.enter_async_context(EnvLock(
-                sites[0].store, env.name, "prune", wait=options.lock_wait,
-                warn=lambda m: emit(Warning(m))))
+        lock = None if options.dry_run else await stack.enter_async_context(EnvLock(
+            sites[0].store, env.name, "prune", wait=options.lock_wait,
+            warn=lambda m: emit(Warning(m))))
         plans = list(await asyncio.gather(*(plan_site(project, env, site) for site in sites)))
         if env.is_local:
             found = await blocking(lambda: observe_leftovers(sites[0].engine, project.name))
@@ -364,6 +363,8 @@ async def prune(project: Project, env_name: str, emit: Emit, options: PruneOptio
         if options.dry_run:
             done = [Done(d, "would remove") for plan in plans for d in plan if d.remove]
         else:
+            assert lock is not None
+            await lock.verify()  # still ours: no deploy started meanwhile (else LockLost)
             done = [d for part in await asyncio.gather(*(
                 blocking(lambda s=site, p=plan: execute(s.engine, p))
                 for site, plan in zip(sites, plans, strict=True))) for d in part]
