@@ -15,7 +15,7 @@ import pytest
 
 from workbench.errors import BadInput
 from workbench.model import Environment, Project, load_project
-from workbench.ops.drift import git_log, porcelain, release_changes
+from workbench.ops.drift import git_log, porcelain, release_changes, repo_drift
 from workbench.ops.new import new_child, new_project
 from workbench.releasediff import render_release_changes
 from workbench.releases import Release, append
@@ -156,3 +156,23 @@ async def test_since_a_prefix_and_its_bad_input(shop: Project, tmp_path: Path) -
     # one host is down: a release not found on the other may be there; no error, a note
     missing = await release_changes(shop, "staging", [], "9999", opener(store))
     assert missing.items[0].note == "no release '9999'" and not missing.complete
+
+
+async def test_bad_input_on_the_repo_side_stops_the_observation(shop: Project) -> None:
+    path = shop.endpoint("orders").path / "endpoint.yaml"
+    path.write_text(path.read_text().replace("secrets: []", "secrets: [API_TOKEN]"))
+    project = load_project(shop.root)  # no secrets file: gathering the inputs is bad input
+    closed = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def hanging(_project: Project, _env: Environment
+                      ) -> AsyncIterator[tuple[list[Site], dict[str, str]]]:
+        try:
+            await asyncio.Event().wait()  # a host that never answers
+            yield [], {}
+        finally:
+            closed.set()
+
+    with pytest.raises(BadInput, match="needs secrets API_TOKEN"):
+        await repo_drift(project, "staging", hanging)
+    assert closed.is_set()

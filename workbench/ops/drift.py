@@ -49,10 +49,17 @@ async def repo_drift(project: Project, env_name: str, opener: Opener) -> Drift:
 
     key = secrets.token_bytes(32)  # seals observed secrets for this process only
     endpoints = list(project.endpoints)
-    (state, env_key), inputs, changes = await asyncio.gather(
-        observe_keyed(project, env, opener, key),
+    observing = asyncio.ensure_future(observe_keyed(project, env, opener, key))
+    reading = asyncio.ensure_future(asyncio.gather(
         asyncio.to_thread(gather, project, env, endpoints),
-        asyncio.gather(*(porcelain(e.path) for e in endpoints)))
+        asyncio.gather(*(porcelain(e.path) for e in endpoints))))
+    try:
+        (state, env_key), (inputs, changes) = await asyncio.gather(observing, reading)
+    except BaseException:  # bad input on one side (a missing secret): stop the other
+        for task in (observing, reading):
+            task.cancel()
+        await asyncio.gather(observing, reading, return_exceptions=True)
+        raise
     wanted = {n: keyed(i, env_key) if env_key else i for n, i in inputs.items()}
     pairs = sorted({(name, sha) for name, sha in deployed_shas(state)
                     if name in wanted and wanted[name].git_sha
