@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import names
+from . import names, sdk
 from .errors import BadInput
 from .model import Endpoint, Library, Project
 
@@ -51,6 +51,7 @@ def build_context(project: Project, endpoint: Endpoint,
         raise BadInput(f"endpoint '{endpoint.name}' has no Dockerfile in {root}",
                        "add one (see 'workbench --batch new -e NAME' for a template)")
     patterns = _dockerignore(root)
+    sdk.load()
     from docker.utils.build import PatternMatcher, exclude_paths
 
     own = sorted(exclude_paths(root, list(patterns)))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import sdk
 from .errors import OperationFailed, Unreachable
 from .logstream import ChunkedBody, DockerLogDecoder, LineSplitter
 
@@ -59,6 +60,7 @@ async def blocking(fn: Callable[[], T], stream: Stream | None = None, *,
     pass ``own_thread=True``: six builds in that pool would leave every other blocking call
     (an inspect, a start, a health poll of an endpoint whose build is done) waiting for one.
     """
+    sdk.load()
     future = _in_own_thread(fn) if own_thread else asyncio.ensure_future(asyncio.to_thread(fn))
     try:
         return await asyncio.shield(future)

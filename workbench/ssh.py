@@ -548,6 +548,9 @@ async def _socket_problem(conn: Any, remote: str, user: str, exc: Exception) -> 
 def _docker_client(path: str) -> Any:
     """A docker client on the forwarded socket; creating it asks the engine for its API version
     (one round trip, which also proves the socket answers: no separate ping)."""
+    from . import sdk
+
+    sdk.load()
     import docker
 
     return docker.DockerClient(base_url=f"unix://{path}", max_pool_size=64, timeout=120)

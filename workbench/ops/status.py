@@ -56,7 +56,6 @@ async def status(project: Project, env_names: Sequence[str], opener: Opener) -> 
     """Observe the environments (all by default) and compare each with the repo."""
     envs = [project.environment(n) for n in env_names] if env_names else \
         list(project.environments)
-    import docker.utils.build  # noqa: F401  (once, here: threads below import it at once)
     key = secrets.token_bytes(32)  # seals secrets for this process only; status shows none
     repo = asyncio.ensure_future(asyncio.to_thread(
         lambda: {env.name: gather(project, env, project.endpoints) for env in envs}))
