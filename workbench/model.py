@@ -18,8 +18,8 @@ from typing import Literal, cast
 
 from . import names
 from .errors import BadInput, ConfigError
-from .schema import Section, did_you_mean
-from .yamlfile import LineDict, read
+from .schema import Section, describe_char, did_you_mean, is_env_name, shown
+from .yamlfile import LineDict, read, read_text
 
 PROJECT_FILE = "workbench.yaml"
 ENDPOINT_FILE = "endpoint.yaml"
@@ -35,7 +35,15 @@ _HOST = re.compile(
     r"(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)"
     r"(?::(?P<port>[0-9]{1,5}))?$"
 )
-_ROUTE = re.compile(r"^/(?:[A-Za-z0-9._~-]+/?)*$")
+_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+"""One segment of a route. Routes are checked segment by segment: a nested pattern such as
+``^/(?:[...]+/?)*$`` backtracks exponentially on a long route that fails at its end."""
+_URL_PATH_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                            "-._~!$&'()*+,;=:@/?")
+"""What a health path may hold besides %XX escapes (RFC 3986 path and query characters)."""
+_HEX = frozenset("0123456789abcdefABCDEF")
+MAX_PATH = 1024
+"""The longest route or health path accepted."""
 _EMPTY: MappingProxyType[str, str] = MappingProxyType({})
 
 
@@ -256,24 +264,29 @@ def load_endpoint(folder: Path, pf: ProjectFile | None = None) -> Endpoint:
     sec = Section(data, path, ENDPOINT_FILE)
 
     def route(item: str, line: int) -> None:
-        if not _ROUTE.match(item) or item == "/":
-            raise ConfigError(path, line, f"route {item!r} is not a path prefix",
-                              f"write e.g. routes: [/{folder.name}]")
+        if not is_route(item):
+            raise ConfigError(path, line, f"route {shown(item)} is not a path prefix",
+                              f"write e.g. routes: [/{folder.name}] (segments of a-z, A-Z, "
+                              "0-9, '.', '_', '~' and '-', separated by '/')")
 
     def contract(item: str, line: int) -> None:
         if names.problem(item):
-            raise ConfigError(path, line, f"contract name {item!r} is not valid",
+            raise ConfigError(path, line, f"contract name {shown(item)} is not valid",
                               "use a-z, 0-9 and '-', e.g. orders-api")
 
     def secret(item: str, line: int) -> None:
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", item):
-            raise ConfigError(path, line, f"secret name {item!r} is not a variable name",
+        if not is_env_name(item):
+            raise ConfigError(path, line, f"secret name {shown(item)} is not a variable name",
                               "use letters, digits and '_', e.g. DB_PASSWORD")
 
     health = sec.text("health", "/health", example="/health")
     if not health.startswith("/"):
-        raise sec.error("health", f"'health' must be a path starting with '/', not {health!r}",
-                        "write e.g. health: /health")
+        raise sec.error("health", f"'health' must be a path starting with '/', not "
+                        f"{shown(health)}", "write e.g. health: /health")
+    bad = health_problem(health)
+    if bad:
+        raise sec.error("health", f"'health' {shown(health)} is not a URL path: {bad}",
+                        "percent-encode it (a space is %20), e.g. health: /health")
     endpoint = Endpoint(
         name=folder.name,
         path=folder,
@@ -286,7 +299,8 @@ def load_endpoint(folder: Path, pf: ProjectFile | None = None) -> Endpoint:
         secrets=sec.text_list("secrets", check=secret, example="[DB_PASSWORD]"),
         produces=sec.text_list("produces", check=contract, example="[orders-api]"),
         consumes=sec.text_list("consumes", check=contract, example="[billing-api]"),
-        test=sec.text("test", None, example="python3 -m unittest discover -s tests"),
+        test=sec.text("test", None, example="python3 -m unittest discover -s tests",
+                      lines=True),
         models=sec.text_list("models", example="[customer]"),
         utilities=sec.text_list("utilities", example="[textutil]"),
         build_args=sec.text_map("build_args", env_names=True),
@@ -303,6 +317,33 @@ def load_endpoint(folder: Path, pf: ProjectFile | None = None) -> Endpoint:
                                       hint or f"create it with 'workbench --batch new "
                                       f"-{kind[0]} {item}' or remove it")
     return endpoint
+
+
+def is_route(route: str) -> bool:
+    """Whether ``route`` is a path prefix for the proxy: ``/seg[/seg...][/]``, not ``/``.
+
+    Linear in its length (see _SEGMENT); '.' and '..' segments are refused."""
+    if not route.startswith("/") or route == "/" or len(route) > MAX_PATH:
+        return False
+    return all(_SEGMENT.fullmatch(seg) and seg not in (".", "..")
+               for seg in route[1:].removesuffix("/").split("/"))
+
+
+def health_problem(path: str) -> str | None:
+    """Why ``path`` cannot go into ``GET <path> HTTP/1.0`` as it is, or None.
+
+    Only RFC 3986 path and query characters and %XX escapes: no space, CR, LF or other
+    control character (they would split the request), nothing non-ASCII, no '#'."""
+    if len(path) > MAX_PATH:
+        return f"it is longer than {MAX_PATH} characters"
+    for index, char in enumerate(path):
+        if char == "%":
+            if not (len(path) >= index + 3 and path[index + 1] in _HEX
+                    and path[index + 2] in _HEX):
+                return "a '%' must be followed by two hex digits"
+        elif char not in _URL_PATH_CHARS:
+            return f"it contains {describe_char(char)}"
+    return None
 
 
 def _health_timeout(sec: Section) -> float:
@@ -326,7 +367,7 @@ def _template_of(folder: Path) -> str | None:
     answers = folder / ".workbench-answers.yaml"
     if not answers.is_file():
         return None
-    match = re.search(r"^template:\s*(\S+)", answers.read_text(encoding="utf-8"), re.M)
+    match = re.search(r"^template:[ \t]*(\S+)", read_text(answers), re.M)
     return match.group(1) if match else None
 
 
@@ -349,6 +390,7 @@ def _environments(sec: Section, project: str) -> tuple[Environment, ...]:
                             f"rename it, e.g. '{names.suggest(env_name)}'")
         result.append(_environment(sec.section(env_name, f"environment '{env_name}'"), env_name))
     if not any(env.is_local for env in result):
+        _check_inside(sec.path, None, _secrets_default(LOCAL), LOCAL)
         result.insert(0, Environment(name=LOCAL, secrets_file=_secrets_default(LOCAL),
                                          proxy_bind="127.0.0.1"))
     return tuple(result)
@@ -381,8 +423,7 @@ def _environment(sec: Section, name: str) -> Environment:
         hosts=tuple(hosts),
         proxy_port=sec.port("proxy_port", 8080 if local else 80),
         variables=sec.text_map("variables", env_names=True),
-        secrets_file=sec.text("secrets_file", _secrets_default(name),
-                              example=_secrets_default(name)),
+        secrets_file=_secrets_file(sec, name),
         protected=sec.flag("protected", False),
         readonly=sec.flag("readonly", False),
         proxy_image=sec.text("proxy_image", DEFAULT_PROXY_IMAGE, example=DEFAULT_PROXY_IMAGE),
@@ -401,7 +442,7 @@ def _bind(sec: Section, default: str) -> str:
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        raise sec.error("proxy_bind", f"proxy_bind {value!r} is not an IP address",
+        raise sec.error("proxy_bind", f"proxy_bind {shown(value)} is not an IP address",
                         "write e.g. proxy_bind: 127.0.0.1 (or 0.0.0.0 for every interface)"
                         ) from None
     return value
@@ -422,6 +463,36 @@ def _secrets_default(env: str) -> str:
     return f".workbench/secrets/{env}.env"
 
 
+def _secrets_file(sec: Section, env: str) -> str:
+    """The environment's secrets file, relative to the project folder. It must stay inside
+    the project (symlinks followed) unless the environment sets ``secrets_file_outside: true``:
+    a cloned project must not be able to read, say, ~/.aws/credentials into a deploy."""
+    default = _secrets_default(env)
+    value: str = sec.text("secrets_file", default, example=default)
+    outside = sec.flag("secrets_file_outside", False)
+    if value.startswith("~"):
+        raise sec.error("secrets_file", f"secrets_file {shown(value)} starts with '~', which "
+                        "workbench does not expand", "write the full path")
+    if not outside:
+        _check_inside(sec.path, sec.line("secrets_file"), value, env)
+    return value
+
+
+def _check_inside(path: Path, line: int | None, secrets_file: str, env: str) -> None:
+    """Refuse a secrets file outside the folder of ``path`` (workbench.yaml)."""
+    root = path.parent.resolve()
+    try:
+        inside = (root / secrets_file).resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a symlink loop
+        inside = False
+    if not inside:
+        raise ConfigError(path, line, f"secrets_file {shown(secrets_file)} of environment "
+                          f"'{env}' is outside the project folder (symlinks are followed)",
+                          f"keep it in the project (e.g. {_secrets_default(env)}, git-ignored), "
+                          f"or add 'secrets_file_outside: true' to environment '{env}' to read "
+                          "it from there")
+
+
 def _host(item: object, sec: Section, line: int, env: str) -> Host:
     socket = DEFAULT_SOCKET
     if isinstance(item, dict):
@@ -430,17 +501,17 @@ def _host(item: object, sec: Section, line: int, env: str) -> Host:
         socket = hsec.text("docker_socket", DEFAULT_SOCKET, example=DEFAULT_SOCKET)
         hsec.finish()
         if not socket.startswith("/"):
-            raise ConfigError(sec.path, line, f"docker_socket {socket!r} is not an absolute path",
-                              f"write e.g. docker_socket: {DEFAULT_SOCKET}")
+            raise ConfigError(sec.path, line, f"docker_socket {shown(socket)} is not an "
+                              f"absolute path", f"write e.g. docker_socket: {DEFAULT_SOCKET}")
     elif isinstance(item, str):
         spec = item
     else:
         raise ConfigError(sec.path, line, f"a host of '{env}' must be text like user@host:port",
                           "write e.g. - deploy@10.0.0.5:22")
-    match = _HOST.match(spec.strip())
+    match = _HOST.fullmatch(spec.strip())
     port = int(match.group("port")) if match and match.group("port") else 22
     if not match or not 1 <= port <= 65535:
-        raise ConfigError(sec.path, line, f"host {spec!r} is not user@host[:port]",
+        raise ConfigError(sec.path, line, f"host {shown(spec)} is not user@host[:port]",
                           "write e.g. deploy@10.0.0.5:22")
     return Host(host=match.group("host"), user=match.group("user"), port=port,
                 docker_socket=socket)

@@ -22,17 +22,22 @@ def problem(name: object) -> str | None:
     if not isinstance(name, str) or not name:
         return "a name must be non-empty text"
     if len(name) > MAX_LENGTH:
-        return f"'{name[:48]}' is {len(name)} characters long; the limit is {MAX_LENGTH}"
-    if not _NAME.match(name):
+        return f"{_shown(name[:48])} is {len(name)} characters long; the limit is {MAX_LENGTH}"
+    if not _NAME.fullmatch(name):  # not match(): '$' would accept a trailing newline
         allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-")
         bad = sorted({c for c in name if c not in allowed})
         shown = " ".join(repr(c) for c in bad[:5])
         if bad:
-            return f"'{name}' contains {shown}; use only a-z, 0-9 and '-'"
+            return f"{_shown(name)} contains {shown}; use only a-z, 0-9 and '-'"
         if not name[0].isalpha():
-            return f"'{name}' must start with a letter"
-        return f"'{name}' must not end with '-'"
+            return f"{_shown(name)} must start with a letter"
+        return f"{_shown(name)} must not end with '-'"
     return None
+
+
+def _shown(name: str) -> str:
+    """``name`` quoted for a message; escaped when it holds control characters."""
+    return f"'{name}'" if name.isprintable() else repr(name)
 
 
 def suggest(name: str) -> str:

@@ -3,6 +3,10 @@
 A :class:`Section` wraps a mapping from :mod:`workbench.yamlfile`. Each getter checks one key
 and records it as known; :meth:`Section.finish` then rejects every other key with a
 did-you-mean. Errors name the file, the line and what to write instead.
+
+Text is one line of at most MAX_LINE characters without control characters (tab is allowed)
+unless a getter says otherwise; NUL is never allowed: it cannot reach a process's argv or
+environment.
 """
 
 from __future__ import annotations
@@ -18,8 +22,38 @@ from .errors import ConfigError
 from .yamlfile import LineDict, LineList
 
 T = TypeVar("T")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # use fullmatch: '$' allows a final "\n"
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_IN_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CHAR_NAMES = {"\x00": "a NUL character", "\n": "a line break (LF)",
+               "\r": "a carriage return (CR)", "\t": "a tab", " ": "a space"}
 _MISSING = object()
+MAX_LINE = 1024
+"""The longest one-line text (a name, path, image, URL) accepted."""
+
+
+def is_env_name(name: str) -> bool:
+    """Whether ``name`` is a variable name: letters, digits and '_', not starting with a digit."""
+    return _ENV_NAME.fullmatch(name) is not None
+
+
+def control_problem(text: str, *, lines: bool = False) -> str | None:
+    """What control character ``text`` holds, as "a line break (LF)", or None.
+
+    Tab is allowed; with ``lines`` line feeds are too (a shell script). NUL never is."""
+    found = (_CONTROL_IN_LINES if lines else _CONTROL).search(text)
+    if found is None:
+        return None
+    return describe_char(found.group())
+
+
+def describe_char(char: str) -> str:
+    """A character as a message names it: "a space", "a line break (LF)", "'#'"."""
+    if char in _CHAR_NAMES:
+        return _CHAR_NAMES[char]
+    if not char.isprintable():
+        return f"the control character U+{ord(char):04X}"
+    return repr(char)
 
 
 def did_you_mean(word: str, choices: list[str] | set[str] | tuple[str, ...]) -> str:
@@ -68,13 +102,23 @@ class Section:
     def has(self, key: str) -> bool:
         return key in self.data
 
-    def text(self, key: str, default: Any = _MISSING, *, example: str = "...") -> Any:
+    def text(self, key: str, default: Any = _MISSING, *, example: str = "...",
+             lines: bool = False) -> Any:
+        """One line of text (``lines``: several, e.g. a shell script)."""
         value = self._get(key, default)
         if value is default and default is not _MISSING:
             return value
         if not isinstance(value, str) or not value.strip():
             raise self.error(key, f"{self._label(key)} must be text, not {_shown(value)}",
                              f"write e.g. {key}: {example}")
+        if not lines and len(value) > MAX_LINE:
+            raise self.error(key, f"{self._label(key)} is longer than {MAX_LINE} characters",
+                             f"write e.g. {key}: {example}")
+        bad = control_problem(value, lines=lines)
+        if bad:
+            raise self.error(key, f"{self._label(key)} contains {bad}",
+                             "remove it" if lines or bad.startswith("a NUL")
+                             else f"write it on one line, e.g. {key}: {example}")
         return value
 
     def integer(self, key: str, default: Any = _MISSING, *, low: int = 0, high: int = 2**31,
@@ -120,8 +164,13 @@ class Section:
             if not isinstance(item, str) or not item:
                 raise ConfigError(self.path, line, f"{self._label(key)} must list text items, "
                                   f"not {_shown(item)}", f"write e.g. {key}: {example}")
+            bad = control_problem(item)
+            if bad:
+                raise ConfigError(self.path, line, f"{_shown(item)} in {self._label(key)} "
+                                  f"contains {bad}", f"write e.g. {key}: {example}")
             if item in seen:
-                raise ConfigError(self.path, line, f"{self._label(key)} lists '{item}' twice",
+                raise ConfigError(self.path, line, f"{self._label(key)} lists {_shown(item)} "
+                                  "twice",
                                   "remove one of them")
             seen[item] = line
             if check:
@@ -136,13 +185,24 @@ class Section:
         result: dict[str, str] = {}
         for name, item in value.items():
             line = value.line_of(name) if isinstance(value, LineDict) else self.line(key)
-            if env_names and not _ENV_NAME.match(name):
-                raise ConfigError(self.path, line, f"'{name}' in {key} is not a valid variable "
-                                  "name", "use letters, digits and '_', not starting with a digit")
+            if env_names and not is_env_name(name):
+                raise ConfigError(self.path, line, f"{_shown(name)} in {key} is not a valid "
+                                  "variable name", "use letters, digits and '_', not starting "
+                                  "with a digit")
             if isinstance(item, (dict, list)) or item is None:
                 raise ConfigError(self.path, line, f"'{name}' in {key} must be a single value, "
                                   f"not {_shown(item)}", f"write e.g. {name}: \"value\"")
-            result[name] = _scalar_text(item)
+            if not isinstance(item, (str, int, float)):  # a date, !!binary...: say it in text
+                raise ConfigError(self.path, line, f"'{name}' in {key} must be text or a "
+                                  f"number, not {_shown(item)}", f"quote it: {name}: \"...\"")
+            text = _scalar_text(item)
+            bad = control_problem(text)
+            if bad:
+                raise ConfigError(self.path, line, f"the value of '{name}' in {key} contains "
+                                  f"{bad}", "remove it" if bad.startswith("a NUL") else
+                                  "write the value on one line; for multi-line data (a PEM key) "
+                                  "store it base64-encoded and decode it in the program")
+            result[name] = text
         return MappingProxyType(result)
 
     def section(self, key: str, where: str) -> Section:
@@ -158,7 +218,7 @@ class Section:
             if key not in self.known:
                 hint = did_you_mean(key, self.known)
                 allowed = ", ".join(sorted(self.known))
-                raise self.error(key, f"unknown key '{key}' in {self.where}",
+                raise self.error(key, f"unknown key {_shown(key)} in {self.where}",
                                  hint or f"the keys allowed here are: {allowed}")
 
 
@@ -166,6 +226,11 @@ def _scalar_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def shown(value: Any) -> str:
+    """``value`` as an error message shows it: quoted, escaped, at most 40 characters."""
+    return _shown(value)
 
 
 def _shown(value: Any) -> str:

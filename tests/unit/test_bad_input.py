@@ -4,8 +4,11 @@ code, no traceback, and nothing half-created (no folder, no registry entry, no c
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -325,3 +328,306 @@ def test_deploy_commands_bad_input(run_workbench, project: Path, args: list[str]
     before = snapshot(project)
     assert_one_line_error(run_workbench("--batch", *args, cwd=project), BAD_INPUT, *words)
     assert snapshot(project) == before
+
+
+# -- project input that would hang the tool or reach a server raw (issue 10, item 4) ----------
+@pytest.fixture(scope="module")
+def project_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project made once by 'new' (shop with endpoint orders); tests copy it."""
+    base = tmp_path_factory.mktemp("template")
+    home = base / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+           "GIT_CONFIG_NOSYSTEM": "1"}
+    for args, cwd in ((["new", "shop"], base), (["new", "-e", "orders"], base / "shop")):
+        done = subprocess.run([sys.executable, "-m", "workbench", "--batch", *args], cwd=cwd,
+                              env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+    return base / "shop"
+
+
+@pytest.fixture
+def fresh(project_template: Path, tmp_path: Path) -> Path:
+    """A copy of the template project of its own."""
+    target = tmp_path / "shop"
+    shutil.copytree(project_template, target, symlinks=True)
+    return target
+
+
+ENDPOINT = "endpoints/orders/endpoint.yaml"
+PROJECT = "workbench.yaml"
+HOSTILE_ROUTE = "/" + "a" * 40 + "!"
+"""Took hours with the old route pattern ^/(?:[...]+/?)*$ (each extra 'a' doubled the time)."""
+
+
+def edit(root: Path, file: str, old: str, new: str) -> tuple[Path, int]:
+    """Replace ``old`` (which must be there) with ``new``; the file and the 1-based number of
+    the first line that changed."""
+    path = root / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (old, file)
+    changed = text.replace(old, new, 1)
+    path.write_text(changed, encoding="utf-8")
+    pairs = zip(text.split("\n"), changed.split("\n"), strict=False)
+    return path, next(i for i, (a, b) in enumerate(pairs, 1) if a != b)
+
+
+def test_a_hostile_route_does_not_hang_loading(run_workbench, fresh: Path) -> None:
+    """The route check is linear: with the old pattern this route took hours, in every
+    command that loads the project. A generous timeout proves the command terminates."""
+    path, line = edit(fresh, ENDPOINT, "  - /orders", f"  - '{HOSTILE_ROUTE}'")
+    before = snapshot(fresh)
+    for args in (["list"], ["test", "-e", "orders"]):
+        done = run_workbench("--batch", *args, cwd=fresh, timeout=30,
+                             env={"DOCKER_HOST": f"unix://{fresh}/no-docker.sock"})
+        assert_one_line_error(done, BAD_INPUT, f"{path}:{line}:", "is not a path prefix",
+                              "write e.g. routes: [/orders]")
+    assert snapshot(fresh) == before
+
+
+HOSTILE_SCRIPT = r'''
+import sys
+from pathlib import Path
+from workbench.errors import BadInput
+from workbench.model import load_project
+from workbench.secrets import read_env_file
+
+N = 50_000
+root = Path(sys.argv[1])
+PROJECT = "project: shop\nendpoints: [orders]\n"
+ENV = "project: shop\nendpoints: [orders]\nenvironments:\n  staging:\n"
+CASES = {
+    "route": (PROJECT, "routes: ['/" + "a" * N + "!']\n"),
+    "route-segments": (PROJECT, "routes: ['" + "/a" * N + "/!']\n"),
+    "route-slashes": (PROJECT, "routes: ['/" + "a/" * N + "/']\n"),
+    "health": (PROJECT, "health: '/" + "a" * N + " '\n"),
+    "health-percent": (PROJECT, "health: '/" + "%41" * N + "%'\n"),
+    "env-name": (PROJECT, "env: {" + "A" * N + "-: x}\n"),
+    "secret-name": (PROJECT, "secrets: [" + "A" * N + "-]\n"),
+    "contract": (PROJECT, "produces: [" + "a" * N + "!]\n"),
+    "project-name": ("project: " + "a" * N + "!\n", ""),
+    "environment-name": ("project: shop\nenvironments:\n  " + "a-" * N + "!: {}\n", ""),
+    "host": (ENV + "    hosts: ['" + "a" * N + "!']\n", ""),
+    "host-user": (ENV + "    hosts: ['" + "a" * N + "@" + "b." * N + "!']\n", ""),
+    "host-port": (ENV + "    hosts: ['a@b:" + "1" * N + "']\n", ""),
+    "proxy-bind": ("project: shop\nenvironments:\n  local:\n    proxy_bind: '" + "1." * N
+                   + "'\n", ""),
+    "variables": ("project: shop\nenvironments:\n  local:\n    variables: {A: '" + "x" * N
+                  + "\\n'}\n".replace("'", '"'), ""),
+    "remote": ("project: shop\ngit:\n  remote: '" + "a" * N + "@" + "b" * N + "'\n", ""),
+}
+for name, (project, endpoint) in CASES.items():
+    folder = root / name
+    (folder / "endpoints" / "orders").mkdir(parents=True)
+    (folder / "workbench.yaml").write_text(project)
+    (folder / "endpoints" / "orders" / "endpoint.yaml").write_text(endpoint)
+    try:
+        load_project(folder)
+    except BadInput as exc:
+        assert len(exc.line) < 2000, (name, len(exc.line))
+        print(name, "refused")
+    else:
+        print(name, "ACCEPTED")
+for name, text in {
+    "secret-line": "A" * N + " " * N + "x\n",
+    "secret-export": "export" + " " * N + "\n",
+    "secret-comment": "A=" + " #" * N + "\n",
+    "secret-quote": "A=\"" + "#" * N + "\n",
+}.items():
+    path = root / (name + ".env")
+    path.write_text(text)
+    try:
+        read_env_file(path)
+    except BadInput as exc:
+        assert len(exc.line) < 2000, (name, len(exc.line))
+        print(name, "refused")
+    else:
+        print(name, "ACCEPTED")
+'''
+
+
+def test_every_check_is_linear_on_long_hostile_input(tmp_path: Path) -> None:
+    """Each field of the project files, and a secrets file, with 50,000-character hostile
+    values: refused with a short message, and the whole run ends (a generous timeout
+    catches a check that backtracks)."""
+    script = tmp_path / "hostile.py"
+    script.write_text(HOSTILE_SCRIPT)
+    (tmp_path / "work").mkdir()
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "work")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = dict(line.split() for line in done.stdout.splitlines())
+    assert len(results) == 20 and set(results.values()) == {"refused"}, results
+
+
+LOAD_CASES = [
+    # (file, old, new, words): each edit is refused when the project loads, naming the line
+    pytest.param(ENDPOINT, "  - /orders", "  - \"/orders\\n\"", ["route", "line break (LF)"],
+                 id="route-with-newline"),
+    pytest.param(ENDPOINT, "  - /orders", "  - /orders/../admin", ["not a path prefix"],
+                 id="route-dot-dot"),
+    pytest.param(ENDPOINT, "health: /health", "health: '/health check'",
+                 ["'health'", "contains a space", "%20"], id="health-space"),
+    pytest.param(ENDPOINT, "health: /health", "health: \"/health\\r\\nX-Injected: 1\"",
+                 ["'health'", "carriage return (CR)", "one line"], id="health-crlf"),
+    pytest.param(ENDPOINT, "health: /health", "health: \"/health\\nHost: evil\"",
+                 ["'health'", "line break (LF)"], id="health-lf"),
+    pytest.param(ENDPOINT, "health: /health", "health: \"/health\\tx\"",
+                 ["'health'", "a tab"], id="health-tab"),
+    pytest.param(ENDPOINT, "health: /health", "health: \"/health\\0\"",
+                 ["'health'", "NUL character"], id="health-nul"),
+    pytest.param(ENDPOINT, "health: /health", "health: \"/health\\x1b[2J\"",
+                 ["'health'", "U+001B"], id="health-escape-char"),
+    pytest.param(ENDPOINT, "health: /health", "health: /gesundheit/ü",
+                 ["'health'", "'ü'", "percent-encode"], id="health-non-ascii"),
+    pytest.param(ENDPOINT, "health: /health", "health: /health#top", ["'#'"],
+                 id="health-fragment"),
+    pytest.param(ENDPOINT, "health: /health", "health: /health%zz",
+                 ["'%' must be followed by two hex digits"], id="health-bad-escape"),
+    pytest.param(ENDPOINT, "  LOG_LEVEL: info", "  LOG_LEVEL: \"info\\nINJECTED=1\"",
+                 ["'LOG_LEVEL' in env", "line break (LF)", "base64"], id="env-value-newline"),
+    pytest.param(ENDPOINT, "  LOG_LEVEL: info", "  LOG_LEVEL: \"info\\r\"",
+                 ["'LOG_LEVEL' in env", "carriage return (CR)"], id="env-value-cr"),
+    pytest.param(ENDPOINT, "  LOG_LEVEL: info", "  LOG_LEVEL: \"in\\0fo\"",
+                 ["'LOG_LEVEL' in env", "NUL character", "remove it"], id="env-value-nul"),
+    pytest.param(ENDPOINT, "  LOG_LEVEL: info", "  \"LOG_LEVEL\\n\": info",
+                 ["'LOG_LEVEL\\n' in env is not a valid variable name"], id="env-name-newline"),
+    pytest.param(ENDPOINT, "  LOG_LEVEL: info", "  LOG_LEVEL: 2024-01-31",
+                 ["'LOG_LEVEL' in env must be text or a number", "quote it"], id="env-date"),
+    pytest.param(ENDPOINT, "  LOG_LEVEL: info", "  LOG_LEVEL: !!binary aW5mbw==",
+                 ["must be text or a number"], id="env-binary"),
+    pytest.param(ENDPOINT, "secrets: []", "secrets: [\"DB_PASSWORD\\n\"]",
+                 ["secrets", "line break (LF)"], id="secret-name-newline"),
+    pytest.param(ENDPOINT, "test: python3 -m unittest discover -s tests -v",
+                 "test: \"\\0python3\"", ["'test'", "NUL"],
+                 id="test-command-nul"),
+    pytest.param(ENDPOINT, "build_args: {}", "build_args: {BASE: \"a\\nb\"}",
+                 ["'BASE' in build_args", "line break (LF)"], id="build-arg-newline"),
+    pytest.param(PROJECT, "project: shop", "project: \"shop\\n\"",
+                 ["'project'", "line break (LF)"], id="project-name-newline"),
+    pytest.param(PROJECT, "    proxy_port: 8080", "    proxy_port: 8080\n    variables: "
+                 "{A: \"x\\ny\"}", ["'A' in variables", "line break (LF)"],
+                 id="variables-value-newline"),
+    pytest.param(PROJECT, "    proxy_port: 8080", "    proxy_port: 8080\n    variables: "
+                 "{\"A\\0\": x}", ["in variables is not a valid variable name"],
+                 id="variables-name-nul"),
+    pytest.param(PROJECT, "    proxy_port: 8080", "    proxy_port: 8080\n    proxy_image: "
+                 "\"nginx\\n:alpine\"", ["'proxy_image'", "line break (LF)"],
+                 id="proxy-image-newline"),
+    pytest.param(PROJECT, "    proxy_port: 8080", "    proxy_port: 8080\n    secrets_file: "
+                 "/etc/passwd", ["secrets_file '/etc/passwd' of environment 'local' is "
+                                 "outside the project folder", "secrets_file_outside: true"],
+                 id="secrets-file-absolute"),
+    pytest.param(PROJECT, "    proxy_port: 8080", "    proxy_port: 8080\n    secrets_file: "
+                 "../shared/local.env", ["outside the project folder"],
+                 id="secrets-file-parent"),
+    pytest.param(PROJECT, "    proxy_port: 8080", "    proxy_port: 8080\n    secrets_file: "
+                 "~/.aws/credentials", ["starts with '~'", "full path"],
+                 id="secrets-file-tilde"),
+    pytest.param(PROJECT, "    proxy_port: 8080", "    proxy_port: 8080\n    secrets_file: "
+                 "\"local\\n.env\"", ["'secrets_file'", "line break (LF)"],
+                 id="secrets-file-newline"),
+    pytest.param(PROJECT, "  local:\n", "  local:\n  # a bell \x07 in a comment\n",
+                 ["control character U+0007", "remove it"], id="raw-control-character"),
+    pytest.param(ENDPOINT, "data: true", "data: true\ndeep:\n" + "".join(
+        "  " * (i + 1) + f"k{i}:\n" for i in range(600)) + "  " * 601 + "x",
+                 ["nested more than 64 levels deep"], id="deep-nesting"),
+]
+
+
+def _expected_line(path: Path, line: int, words: list[str]) -> int:
+    """Most errors point at the edited line; the nesting and control-character ones at the
+    exact line inside the edit."""
+    text = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    if "nested more than 64 levels deep" in words:
+        return next(i for i, t in enumerate(text, 1) if t.strip() == "k63:")
+    if any("U+0007" in w for w in words):
+        return next(i for i, t in enumerate(text, 1) if "\x07" in t)
+    return line
+
+
+@pytest.mark.parametrize(("file", "old", "new", "words"), LOAD_CASES)
+def test_bad_project_input_is_refused_at_load(run_workbench, fresh: Path, file: str, old: str,
+                                              new: str, words: list[str]) -> None:
+    path, line = edit(fresh, file, old, new)
+    line = _expected_line(path, line, words)
+    before = snapshot(fresh)
+    for args in (["list"], ["test", "-e", "orders"]):
+        done = run_workbench("--batch", *args, cwd=fresh,
+                             env={"DOCKER_HOST": f"unix://{fresh}/no-docker.sock"})
+        assert_one_line_error(done, BAD_INPUT, f"{path}:{line}:", *words)
+    assert snapshot(fresh) == before
+
+
+@pytest.mark.parametrize(("file", "content", "line", "words"), [
+    pytest.param(PROJECT, b"# caf\xe9\n", 2, ["not UTF-8 text", "byte 0xe9", "save it as UTF-8"],
+                 id="project-not-utf8"),
+    pytest.param(ENDPOINT, b"# caf\xe9\n", 3, ["not UTF-8 text"], id="endpoint-not-utf8"),
+    pytest.param("endpoints/orders/.workbench-answers.yaml", b"# \xff\n", 2,
+                 ["not UTF-8 text"], id="answers-not-utf8"),
+    pytest.param(PROJECT, b"# " + b"x" * (2 << 20) + b"\n", None, ["larger than 1 MiB"],
+                 id="project-huge"),
+])
+def test_unreadable_project_files_name_the_file_and_line(
+        run_workbench, fresh: Path, file: str, content: bytes, line: int | None,
+        words: list[str]) -> None:
+    path = fresh / file
+    lines = path.read_bytes().split(b"\n")
+    at = (line or 1) - 1
+    path.write_bytes(b"\n".join([*lines[:at], content.rstrip(b"\n"), *lines[at:]]))
+    done = run_workbench("--batch", "list", cwd=fresh)
+    assert_one_line_error(done, BAD_INPUT, f"{path}:{line}:" if line else f"{path}:", *words)
+
+
+def test_a_symlinked_secrets_file_pointing_outside_is_refused(run_workbench, fresh: Path,
+                                                             tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.env"
+    outside.write_text("API_TOKEN=s3cr3t-value\n")
+    link = fresh / ".workbench" / "secrets" / "local.env"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(outside)
+    done = run_workbench("--batch", "list", cwd=fresh)
+    assert_one_line_error(done, BAD_INPUT, f"{fresh / PROJECT}:", "'.workbench/secrets/local"
+                          ".env' of environment 'local' is outside the project folder",
+                          "symlinks are followed", "secrets_file_outside: true")
+    edit(fresh, PROJECT, "    proxy_port: 8080", "    proxy_port: 8080\n"
+         "    secrets_file_outside: true")
+    done = run_workbench("--batch", "list", cwd=fresh)
+    assert done.returncode == 0, done.stderr
+
+
+SECRET = "s3cr3t-Vq8wZ"
+
+
+@pytest.mark.parametrize(("text", "line", "words"), [
+    pytest.param(f"API_TOKEN=\"{SECRET}\n", 1, ["API_TOKEN", "does not close it"],
+                 id="unclosed-quote"),
+    pytest.param(f"# token\nAPI_TOKEN=\"{SECRET}\"x # c\n", 2, ["text after its closing"],
+                 id="text-after-quote"),
+    pytest.param(f"API_TOKEN=#{SECRET}\n", 1, ["starts with '#'", "quote it"],
+                 id="hash-first"),
+    pytest.param(f"API_TOKEN={SECRET}\x00\n", 1, ["NUL character"], id="nul"),
+    pytest.param(f"A=1\nAPI_TOKEN={SECRET}\rEVIL=1\n", 2, ["carriage return"], id="cr"),
+    pytest.param(f"API_TOKEN=${{{SECRET}}}\n", 1, ["'${'", "does not expand"],
+                 id="expansion"),
+])
+def test_ambiguous_secrets_lines_are_refused_without_showing_the_value(
+        run_workbench, fresh: Path, text: str, line: int, words: list[str]) -> None:
+    edit(fresh, ENDPOINT, "secrets: []", "secrets: [API_TOKEN]")
+    secrets = fresh / ".workbench" / "secrets" / "local.env"
+    secrets.parent.mkdir(parents=True)
+    secrets.write_text(text)
+    done = run_workbench("--batch", "test", "-e", "orders", cwd=fresh,
+                         env={"DOCKER_HOST": f"unix://{fresh}/no-docker.sock"})
+    assert_one_line_error(done, BAD_INPUT, f"{secrets}:{line}:", *words)
+    assert SECRET not in done.stderr + done.stdout
+
+
+def test_a_secrets_file_that_is_not_utf8_names_its_line(run_workbench, fresh: Path) -> None:
+    edit(fresh, ENDPOINT, "secrets: []", "secrets: [API_TOKEN]")
+    secrets = fresh / ".workbench" / "secrets" / "local.env"
+    secrets.parent.mkdir(parents=True)
+    secrets.write_bytes(b"A=1\nAPI_TOKEN=caf\xe9\n")
+    done = run_workbench("--batch", "test", "-e", "orders", cwd=fresh,
+                         env={"DOCKER_HOST": f"unix://{fresh}/no-docker.sock"})
+    assert_one_line_error(done, BAD_INPUT, f"{secrets}:2:", "not UTF-8 text")
