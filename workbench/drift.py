@@ -178,8 +178,8 @@ def endpoint_drift(name: str, hosts: tuple[str, ...], deployed: Deployed | None,
     """The drift of one endpoint on ``hosts``: ``deployed`` there, ``want`` in the repo."""
     if want is None:
         assert deployed is not None
-        flags = ["removed"] + (["missing"] if deployed.state != "running" else [])
-        return EndpointDrift(name, hosts, tuple(flags), deployed, None)
+        gone = ("removed", "missing") if deployed.state != "running" else ("removed",)
+        return EndpointDrift(name, hosts, gone, deployed, None)
     if deployed is None:
         return EndpointDrift(name, hosts, ("never-deployed",), None, want)
     flags: list[str] = []
