@@ -1,7 +1,8 @@
 """Shared fixtures: isolation from the real user, `python -m workbench` runner, real parts.
 
 Real parts (Docker Engine, base image, OpenSSH sshd) come from `.ci/setup`. When one is
-missing, tests needing it skip locally and fail under CI=true (see `helpers.require_part`).
+missing, tests needing it skip locally and fail under CI (`CI` set to true, 1 or yes in any
+case; see `helpers.under_ci` and `helpers.require_part`).
 """
 
 from __future__ import annotations
