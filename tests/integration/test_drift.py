@@ -122,7 +122,20 @@ def test_repo_drift_names_the_commit_since_the_deploy_and_an_uncommitted_edit(
     assert any(line.strip().startswith("+ ") and line.endswith(subject) for line in text)
     assert "     M endpoint.yaml" in text and "    variable LOG_LEVEL: info -> debug" in text
     assert "    secrets: differ" in text and "site: never deployed" in text
-    for shown in ("\n".join(text), json.dumps(drift_json(found))):
+    cli = diff_cli(staged, "--repo")
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert cli.stdout.splitlines() == text
+    as_json = diff_cli(staged, "--repo", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    blob = json.loads(as_json.stdout)
+    assert blob["format"] == 1 and blob["complete"] is True
+    [entry] = [e for e in blob["endpoints"] if e["endpoint"] == "orders"]
+    assert entry["flags"] == ["commits", "uncommitted", "config"]
+    assert entry["commits"]["added"][0]["subject"] == subject
+    assert entry["uncommitted"] == [" M endpoint.yaml"]
+    assert diff_cli(staged, "--repo", "--exit-code").returncode == 1
+    for shown in ("\n".join(text), json.dumps(drift_json(found)), cli.stdout + cli.stderr,
+                  as_json.stdout):
         assert first not in shown and second not in shown
 
     dead = add_dead_host(staged, ssh_target)
@@ -131,6 +144,10 @@ def test_repo_drift_names_the_commit_since_the_deploy_and_an_uncommitted_edit(
     [orders] = [i for i in partial.endpoints if i.endpoint == "orders"]
     assert orders.hosts == (ssh_target.spec,) and "commits" in orders.flags
     assert render_drift(partial)[0].startswith(f"unreachable: {dead}: ")
+    cli = diff_cli(staged, "--repo")
+    assert cli.returncode == 3, cli.stdout + cli.stderr
+    assert cli.stdout.startswith(f"unreachable: {dead}: ")
+    assert f"orders on {ssh_target.spec}: commits, uncommitted, config" in cli.stdout
 
 
 def test_release_changes_name_the_changed_variable_and_commit_between_the_last_two(
@@ -161,13 +178,31 @@ def test_release_changes_name_the_changed_variable_and_commit_between_the_last_t
     text = render_release_changes(found)
     assert "  variable LOG_LEVEL: info -> debug" in text and "  secrets: differ" in text
     assert f"  version: {versions[0]} -> {versions[1]}" in text
-    for shown in ("\n".join(text), json.dumps(release_changes_json(found))):
+    cli = diff_cli(staged, "--previous", "-e", "orders")
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert cli.stdout.splitlines() == text
+    for shown in ("\n".join(text), json.dumps(release_changes_json(found)),
+                  cli.stdout + cli.stderr):
         assert first not in shown and second not in shown
 
     since = changes_of(staged, versions[0][:6])  # a unique prefix of the first release
     assert since.items[0].diff is not None and since.items[0].diff.old.version == versions[0]
+    as_json = diff_cli(staged, "--since", versions[0][:6], "--json")  # every endpoint
+    assert as_json.returncode == 0, as_json.stdout + as_json.stderr
+    blob = json.loads(as_json.stdout)
+    assert blob["format"] == 1 and blob["mode"] == "since"
+    items = {e["endpoint"]: e for e in blob["endpoints"]}
+    assert items["orders"]["config"]["variables"] == [
+        {"key": "LOG_LEVEL", "kind": "changed", "old": "info", "new": "debug"}]
+    assert items["site"]["note"] == "never released"
+    unknown = diff_cli(staged, "--since", "zzzz")
+    assert unknown.returncode == 2 and "no release 'zzzz'" in unknown.stderr
 
     dead = add_dead_host(staged, ssh_target)
     partial = changes_of(staged, None)
     assert list(partial.unreachable) == [dead] and partial.items[0].diff is not None
     assert render_release_changes(partial)[0].startswith(f"unreachable: {dead}: ")
+    cli = diff_cli(staged, "--previous")
+    assert cli.returncode == 3, cli.stdout + cli.stderr
+    assert cli.stdout.startswith(f"unreachable: {dead}: ")
+    assert "  variable LOG_LEVEL: info -> debug" in cli.stdout.splitlines()

@@ -45,8 +45,6 @@ async def repo_drift(project: Project, env_name: str, opener: Opener) -> Drift:
     """Drift between the project's repos and what runs in ``env_name`` (see
     :mod:`workbench.drift`); ``opener`` is :func:`workbench.sites.open_reachable`."""
     env = project.environment(env_name)
-    import docker.utils.build  # noqa: F401  (once, here: the thread below imports it)
-
     key = secrets.token_bytes(32)  # seals observed secrets for this process only
     endpoints = list(project.endpoints)
     observing = asyncio.ensure_future(observe_keyed(project, env, opener, key))
