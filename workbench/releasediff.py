@@ -150,6 +150,11 @@ class ReleaseChanges:
     def complete(self) -> bool:
         return not self.unreachable
 
+    @property
+    def changed(self) -> bool:
+        """Whether some endpoint's two releases differ (for ``--exit-code``)."""
+        return any(item.diff is not None and item.diff.changed for item in self.items)
+
 
 # -- comparing ----------------------------------------------------------------------------
 def release_diff(old: Release, new: Release, git_log: GitLog | None = None) -> ReleaseDiff:

@@ -221,6 +221,13 @@ def test_the_same_release_on_both_sides_says_so() -> None:
     assert text[1] == "  the same release"
 
 
+def test_changed_is_whether_some_endpoint_has_two_releases_that_differ() -> None:
+    assert not one(rel("v1"), rel("v1", time="t2")).changed
+    assert one(rel("v1"), rel("v1", variables={"LOG_LEVEL": "debug"})).changed
+    assert not collect("staging", None, ["orders"], {(HOST, "orders"): Pick(
+        new=rel("v1"), note="first release: nothing before it")}, {}, {}).changed
+
+
 def diff_text(old: Release, new: Release, log: GitLog | None = None) -> list[str]:
     """The change lines of ``old`` -> ``new`` as render_release_changes prints them."""
     lines = render_release_changes(one(old, new, log))
