@@ -270,8 +270,8 @@ def _headline(item: EndpointDrift) -> str:
     if "removed" in item.flags:
         return "removed from the repo, still deployed" + (
             " (not running)" if "missing" in item.flags else "")
-    if item.deployed is None:
-        return ", ".join(item.flags) or "not known"
+    if not item.hosts:
+        return f"{', '.join(item.flags)} (no host read)" if item.flags else "no host read"
     return ", ".join(item.flags) or "in sync"
 
 

@@ -200,7 +200,9 @@ def test_no_host_read_claims_nothing_of_the_hosts() -> None:
     found = drift(state, facts(repo(dirty=True, changes=(" M app.py",))))
     [item] = found.endpoints
     assert item.flags == ("uncommitted",) and item.notes == ("no host could be read",)
-    assert "never-deployed" not in item.flags
+    assert render_drift(found)[:3] == [f"unreachable: {HOST}: refused",
+                                       "partial: 0 of 1 hosts read; the rest follows",
+                                       "orders: uncommitted (no host read)"]
 
 
 def test_hosts_running_different_versions_are_reported_apart() -> None:
