@@ -1,4 +1,4 @@
-"""Batch commands that read environments: ``status`` (and ``diff``)."""
+"""Batch commands that read environments: ``status`` and ``diff``."""
 
 from __future__ import annotations
 
@@ -28,6 +28,31 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     status.add_argument("--env", dest="envs", action="append", default=[], metavar="ENV",
                         help="an environment (repeatable; default all)")
     status.set_defaults(handler=_status)
+
+    diff = sub.add_parser(
+        "diff", parents=[common], help="what differs: two environments, an environment and "
+        "the repo, or two releases",
+        description="diff ENV_A ENV_B compares what runs in two environments, endpoint by "
+        "endpoint: release, variables (secrets only as same or differs), ports, mounts, routes, "
+        "health and deploy settings; only the differences unless --all, and a last line "
+        "counting what normalization ignored. diff ENV --repo shows what the repo has that "
+        "ENV does not run. diff ENV --previous (or --since RELEASE) shows what the last "
+        "deploy changed. Exit 3 when a host cannot be read (the rest is still shown).")
+    diff.add_argument("envs", nargs="+", metavar="ENV", help="one or two environments")
+    diff.add_argument("-e", "--endpoint", dest="endpoints", action="append", default=[],
+                      metavar="NAME", help="an endpoint (repeatable; default all)")
+    diff.add_argument("--all", action="store_true", help="show every key, not only those "
+                      "that differ")
+    diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are "
+                      "differences, 0 when there are none (as git diff --exit-code)")
+    mode = diff.add_mutually_exclusive_group()
+    mode.add_argument("--repo", action="store_true", help="ENV against the repo: commits, "
+                      "edits and config since the deploy")
+    mode.add_argument("--previous", action="store_true", help="what the last release of "
+                      "each endpoint changed")
+    mode.add_argument("--since", metavar="RELEASE", help="what changed since that release "
+                      "(a version, or the start of one)")
+    diff.set_defaults(handler=_diff)
 
 
 def _status(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
@@ -104,3 +129,52 @@ def _ago(moment: str, now: datetime) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def _diff(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
+    import asyncio
+
+    from ..errors import BadInput
+    from ..model import find_root, load_project
+    from ..sites import open_reachable
+
+    one = args.repo or args.previous or args.since is not None
+    if len(args.envs) > 2 or (one and len(args.envs) != 1) or (not one and len(args.envs) != 2):
+        raise BadInput("diff takes ENV_A ENV_B, or one ENV with --repo, --previous or --since",
+                       "e.g. 'workbench --batch diff staging prod' or 'diff staging --repo'")
+    project = load_project(find_root(cwd))
+    if args.repo:
+        from ..drift import drift_json, render_drift
+        from ..ops.drift import repo_drift
+
+        if args.endpoints:
+            raise BadInput("--repo compares every endpoint", "drop -e")
+        found = asyncio.run(repo_drift(project, args.envs[0], open_reachable))
+        _show(emit, drift_json(found), render_drift(found))
+        return _code(not found.complete, args.exit_code and found.drifted)
+    if args.previous or args.since is not None:
+        from ..ops.drift import release_changes
+        from ..releasediff import release_changes_json, render_release_changes
+
+        changes = asyncio.run(release_changes(project, args.envs[0], args.endpoints,
+                                              args.since, open_reachable))
+        _show(emit, release_changes_json(changes), render_release_changes(changes))
+        return _code(not changes.complete, args.exit_code and changes.changed)
+    from ..compare import render, to_json
+    from ..ops.diff import diff_envs
+
+    compared = asyncio.run(diff_envs(project, args.envs[0], args.envs[1], args.endpoints,
+                                     open_reachable))
+    _show(emit, to_json(compared, args.all), render(compared, args.all))
+    return _code(compared.partial, args.exit_code and compared.differs)
+
+
+def _show(emit: Printer, body: dict[str, Any], lines: list[str]) -> None:
+    print(json.dumps(body, indent=2) if emit.as_json else "\n".join(lines))
+
+
+def _code(partial: bool, differs: bool) -> int:
+    """3 when a side could not be read wholly; else 1 for differences under --exit-code."""
+    if partial:
+        return ExitCode.UNREACHABLE
+    return ExitCode.FAILED if differs else ExitCode.OK

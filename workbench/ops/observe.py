@@ -199,6 +199,9 @@ def _instance(host: str, data: Mapping[str, Any], image: Mapping[str, Any], key:
     ports = tuple(sorted(f"{b.get('HostIp', '')}:{b.get('HostPort', '')}->{port}"
                          for port, binds in ((data.get("NetworkSettings") or {}).get("Ports")
                                              or {}).items() for b in binds or ()))
+    asked = tuple(sorted(f"{b.get('HostIp', '')}:{b.get('HostPort', '')}->{port}"
+                         for port, binds in (host_config.get("PortBindings") or {}).items()
+                         for b in binds or ()))
     mounts = tuple(sorted(f"{m.get('Type', '')} {m.get('Name') or m.get('Source', '')} -> "
                           f"{m.get('Destination', '')} ({'rw' if m.get('RW') else 'ro'})"
                           for m in data.get("Mounts") or ()))
@@ -216,6 +219,7 @@ def _instance(host: str, data: Mapping[str, Any], image: Mapping[str, Any], key:
         dirty=labels.get(f"{LABEL}dirty") == "true",
         config_hash=labels.get(f"{LABEL}config-hash", ""), env=env, image_env=image_env,
         labels=labels, image_labels=dict(image_config.get("Labels") or {}), ports=ports,
+        asked_ports=asked,
         mounts=mounts, resources=resources, restart_policy=str(policy))
 
 

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from .. import naming, probe, proxy, releases
@@ -22,12 +23,24 @@ from ..engine import blocking
 from ..errors import OperationFailed
 from ..events import Emit, Warning
 from ..model import Endpoint, Environment, Project
+from ..releases import Release
 from ..site import Site
 from ..switchboard import Switchboard
 
 T = TypeVar("T")
 Route = tuple[str, Endpoint]
 """(container name, endpoint): what the proxy sends an endpoint's routes to."""
+
+
+def as_deployed(endpoint: Endpoint, release: Release) -> Endpoint:
+    """``endpoint`` with the port and routes its release was deployed with (its record's
+    endpoint.yaml values): the proxy keeps routing an endpoint that is not being deployed as
+    it was deployed, whatever its endpoint.yaml in the repo says now."""
+    config = release.endpoint_config
+    if not config:
+        return endpoint  # a record from before endpoint.yaml values were kept
+    return replace(endpoint, port=int(config.get("port", endpoint.port)),
+                   routes=tuple(config.get("routes", endpoint.routes)))
 
 
 class NotReady(Exception):
@@ -58,7 +71,7 @@ class Routing:
             if found is not None:
                 site.current[endpoint.name] = found
                 if found.container:
-                    site.active[endpoint.name] = (found.container, endpoint)
+                    site.active[endpoint.name] = (found.container, as_deployed(endpoint, found))
 
         await asyncio.gather(*(current(site, endpoint) for site in self.sites
                                for endpoint in endpoints))
@@ -125,7 +138,11 @@ class Routing:
         for site in switched:
             current = site.current.get(endpoint.name)
             with contextlib.suppress(Exception):
-                await self.switch(site, endpoint, current.container if current else None)
+                if current is None or not current.container:
+                    await self.board(site).switch(endpoint.name, None)
+                else:
+                    await self.board(site).switch(endpoint.name, (
+                        current.container, as_deployed(endpoint, current)))
                 reverted.append(site.name)
         return tuple(reverted)
 
