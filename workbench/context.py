@@ -22,6 +22,7 @@ from pathlib import Path
 from . import names, sdk
 from .errors import BadInput
 from .model import Endpoint, Library, Project
+from .yamlfile import read_text
 
 LIB = "lib"
 
@@ -102,7 +103,7 @@ def _dockerignore(root: Path) -> list[str]:
     path = root / ".dockerignore"
     if not path.is_file():
         return []
-    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    lines = (line.strip() for line in read_text(path, "the .dockerignore file").splitlines())
     return [line for line in lines if line and not line.startswith("#")]
 
 

@@ -18,12 +18,7 @@ from .yamlfile import parse
 
 def with_child(path: Path, text: str, key: str, name: str) -> str:
     """The text of ``workbench.yaml`` with ``name`` added to the list under ``key``."""
-    try:
-        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, None, f"invalid YAML: {exc}", "fix the syntax") from None
-    if not isinstance(root, yaml.MappingNode):
-        raise ConfigError(path, 1, "workbench.yaml must be a mapping", "start with 'project: NAME'")
+    text, root = _compose(path, text)
     value = next((v for k, v in root.value if k.value == key), None)
     if value is None or (isinstance(value, yaml.ScalarNode) and value.value in ("", "~", "null")):
         new = _replace_or_append(text, key, value, name)
@@ -48,7 +43,7 @@ def with_child(path: Path, text: str, key: str, name: str) -> str:
 def with_environments(path: Path, text: str, blocks: list[str]) -> str:
     """The text of ``workbench.yaml`` with environment ``blocks`` (indented YAML text) appended
     after the last line of its block ``environments:`` mapping."""
-    root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    text, root = _compose(path, text)
     envs = next((v for k, v in root.value if k.value == "environments"), None)
     if not isinstance(envs, yaml.MappingNode) or envs.flow_style or not envs.value:
         raise ConfigError(path, None, "expected a block 'environments:' mapping to add to",
@@ -62,6 +57,17 @@ def with_environments(path: Path, text: str, blocks: list[str]) -> str:
     new = text[:end] + "".join(blocks) + text[end:]
     parse_project_file(path, parse(new, path))
     return new
+
+
+def _compose(path: Path, text: str) -> tuple[str, yaml.MappingNode]:
+    """``text`` without a leading BOM (node offsets would be one off), and its root node;
+    ConfigError naming the line when it is not a valid YAML mapping."""
+    text = text.removeprefix("\ufeff")
+    parse(text, path)
+    root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(path, 1, "workbench.yaml must be a mapping", "start with 'project: NAME'")
+    return text, root
 
 
 def _replace_or_append(text: str, key: str, value: yaml.Node | None, name: str) -> str:

@@ -631,3 +631,31 @@ def test_a_secrets_file_that_is_not_utf8_names_its_line(run_workbench, fresh: Pa
     done = run_workbench("--batch", "test", "-e", "orders", cwd=fresh,
                          env={"DOCKER_HOST": f"unix://{fresh}/no-docker.sock"})
     assert_one_line_error(done, BAD_INPUT, f"{secrets}:2:", "not UTF-8 text")
+
+
+def test_a_project_file_saved_with_a_bom_still_takes_new_children(run_workbench,
+                                                                  fresh: Path) -> None:
+    """Editors on Windows save UTF-8 with a BOM: loading dropped it, but the in-place edit of
+    'new -e' used offsets one off and refused its own result."""
+    path = fresh / PROJECT
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    done = run_workbench("--batch", "new", "-e", "api", cwd=fresh)
+    assert done.returncode == 0, done.stderr
+    assert "endpoints: [orders, api]" in path.read_text(encoding="utf-8-sig")
+    assert run_workbench("--batch", "list", cwd=fresh).returncode == 0
+
+
+def test_a_dockerignore_that_is_not_utf8_names_its_line(fresh: Path) -> None:
+    """Read while building the context (test, plan, deploy): it was an internal error."""
+    from workbench.context import build_context
+    from workbench.errors import ConfigError
+    from workbench.model import load_project
+
+    ignore = fresh / "endpoints" / "orders" / ".dockerignore"
+    lines = ignore.read_bytes().count(b"\n")
+    ignore.write_bytes(ignore.read_bytes() + b"# caf\xe9\n")
+    project = load_project(fresh)
+    with pytest.raises(ConfigError) as caught:
+        build_context(project, project.endpoint("orders"), {})
+    assert caught.value.line.startswith(f"{ignore}:{lines + 1}: the .dockerignore file is not "
+                                        "UTF-8 text"), caught.value.line
