@@ -56,6 +56,21 @@ def gather(project: Project, env: Environment, endpoints: Sequence[Endpoint],
     return result
 
 
+def for_env(project: Project, env: Environment,
+            inputs: Mapping[str, ReleaseInput]) -> dict[str, ReleaseInput]:
+    """``inputs`` (gathered for one environment) with the variables and secrets of ``env``:
+    the build context and git state are the same in every environment, so they are packed and
+    asked once (blocks: reads the secrets file)."""
+    result = {}
+    for name, item in inputs.items():
+        endpoint = item.endpoint
+        secrets = secrets_for(project.root, env.secrets_file, env.name, endpoint.name,
+                              endpoint.secrets)
+        result[name] = replace(item, env={**env.variables, **endpoint.env}, secrets=secrets,
+                               config_hash="", secrets_generation="")
+    return result
+
+
 async def current_config(project: Project, env: Environment,
                          endpoint: Endpoint) -> tuple[dict[str, str], dict[str, str]]:
     """The variables and secrets the endpoint runs with in ``env`` now."""

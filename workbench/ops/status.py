@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ..model import Project
 from ..observed import EnvState, HostState, Instance
 from ..releases import Release
-from .inputs import ReleaseInput, gather, keyed
+from .inputs import ReleaseInput, for_env, gather, keyed
 from .observe import Opener, observe_keyed
 
 
@@ -57,8 +57,11 @@ async def status(project: Project, env_names: Sequence[str], opener: Opener) -> 
     envs = [project.environment(n) for n in env_names] if env_names else \
         list(project.environments)
     key = secrets.token_bytes(32)  # seals secrets for this process only; status shows none
-    repo = asyncio.ensure_future(asyncio.to_thread(
-        lambda: {env.name: gather(project, env, project.endpoints) for env in envs}))
+    def repo_side() -> dict[str, dict[str, ReleaseInput]]:
+        once = gather(project, envs[0], project.endpoints) if envs else {}
+        return {env.name: for_env(project, env, once) for env in envs}
+
+    repo = asyncio.ensure_future(asyncio.to_thread(repo_side))
     observed = await asyncio.gather(*(observe_keyed(project, env, opener, key)
                                       for env in envs))
     inputs = await repo

@@ -1,0 +1,88 @@
+"""Benchmark: ``workbench --batch status`` of 20 endpoints x 3 environments against a naive
+script, measured in the same run.
+
+The fleet (bench/fleet.py): 20 static endpoints deployed to ``local`` (this engine),
+``staging`` (root@127.0.0.1:42022) and ``prod`` (root@127.0.0.1:42023, the second host).
+
+- workbench: ``workbench --batch status --json`` (every environment and host at once).
+- baseline: what a script without workbench does, one environment after the other: ``docker
+  ps`` of the environment's containers (over ``ssh HOST`` for the remote ones), then ``docker
+  inspect`` of each container, one call after the other.
+
+Goals: at most 0.5x the baseline, and under 1 s. Missed goals are printed, not raised.
+
+    .venv/bin/python bench/status.py [--endpoints 20] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fleet import DOCKER, HOST, HOST2_SOCKET, PORTS, Fleet, sh  # noqa: E402
+
+
+def baseline(fleet: Fleet) -> float:
+    started = time.perf_counter()
+    for env in ("local", "staging", "prod"):
+        if env == "local":
+            prefix = [DOCKER]
+        else:
+            remote = f"{DOCKER} -H unix://{HOST2_SOCKET}" if env == "prod" else DOCKER
+            prefix = ["ssh", "-F", str(fleet.ssh_config), "-p", str(PORTS[env]),
+                      "-o", "BatchMode=yes", HOST, remote]
+        label = f"label=dev.workbench.env={env}"
+        ids = sh([*prefix, "ps", "-q", "--filter", f"label=dev.workbench.project={fleet.name}",
+                  "--filter", label], fleet.env).stdout.split()
+        for container in ids:
+            json.loads(sh([*prefix, "inspect", container], fleet.env).stdout)
+    return time.perf_counter() - started
+
+
+def workbench(fleet: Fleet) -> float:
+    started = time.perf_counter()
+    done = fleet.workbench("status", "--json")
+    elapsed = time.perf_counter() - started
+    rows = json.loads(done.stdout)["rows"]
+    healthy = sum(1 for r in rows if r["running"] and r["running"]["health"] == "healthy")
+    if healthy != 3 * fleet.count:
+        raise RuntimeError(f"status saw {healthy} healthy of {3 * fleet.count}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoints", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="wb-bench-status-") as tmp:
+        fleet = Fleet(Path(tmp), args.endpoints)
+        try:
+            print(f"deploying {args.endpoints} endpoints to local, staging and prod ...",
+                  flush=True)
+            fleet.make()
+            workbench(fleet)  # fills the bytecode cache; checks every endpoint is healthy
+            ours, theirs = [], []
+            for _ in range(args.repeat):
+                ours.append(workbench(fleet))
+                theirs.append(baseline(fleet))
+        finally:
+            fleet.clean()
+    wb, base = statistics.median(ours), statistics.median(theirs)
+    ratio = wb / base
+    print(f"status of {args.endpoints} endpoints x 3 environments, median of {args.repeat}:")
+    print(f"  workbench status: {wb:.3f} s")
+    print(f"  naive ssh docker ps + inspect per container: {base:.3f} s")
+    print(f"  ratio: {ratio:.2f}x (goal <= 0.5x)  absolute: {wb:.3f} s (goal < 1 s)")
+    if ratio > 0.5 or wb >= 1.0:
+        print("  GOAL MISSED")
+
+
+if __name__ == "__main__":
+    main()
