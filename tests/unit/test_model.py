@@ -278,3 +278,58 @@ def test_a_file_that_is_not_regular_is_refused(tmp_path: Path) -> None:
     fifo, folder = done.stdout.splitlines()
     assert fifo.startswith("ConfigError") and "is not a regular file" in fifo, fifo
     assert folder.startswith("ConfigError") and "is a folder" in folder, folder
+
+
+def test_what_is_accepted_stays_accepted(tmp_path: Path) -> None:
+    """The checks refuse bad input only: query strings, escapes, trailing slashes, tabs in
+    values, numbers and multi-line test commands still load."""
+    root = make_project(tmp_path / "shop", "project: shop\nendpoints: [orders]\n", endpoints={
+        "orders": "health: \"/health?full=1&x=%2F\"\nroutes: [/orders/, /api/v1.2/o_r~d-s]\n"
+                  "env: {TABBED: \"a\\tb\", NUMBER: 3, RATIO: 0.5, FLAG: true}\n"
+                  "test: |\n  set -e\n  python3 -m unittest\n"})
+    orders = load_project(root).endpoint("orders")
+    assert orders.health == "/health?full=1&x=%2F"
+    assert orders.routes == ("/orders/", "/api/v1.2/o_r~d-s")
+    assert dict(orders.env) == {"TABBED": "a\tb", "NUMBER": "3", "RATIO": "0.5", "FLAG": "true"}
+    assert orders.test == "set -e\npython3 -m unittest\n"
+
+
+def test_secrets_file_outside_is_an_explicit_opt_in_that_works(tmp_path: Path) -> None:
+    from workbench.secrets import secrets_for
+
+    outside = tmp_path / "vault" / "staging.env"
+    outside.parent.mkdir()
+    outside.write_text("DB_PASSWORD=from-outside\n")
+    text = ("project: shop\nenvironments:\n  staging:\n    hosts: [a@b]\n"
+            f"    secrets_file: {outside}\n")
+    root = make_project(tmp_path / "shop", text, endpoints={})
+    with pytest.raises(ConfigError) as caught:
+        load_project(root)
+    assert caught.value.line.startswith(f"{root / 'workbench.yaml'}:5: secrets_file "), caught
+    assert "outside the project folder" in caught.value.line
+    assert "secrets_file_outside: true" in caught.value.line
+    (root / "workbench.yaml").write_text(text + "    secrets_file_outside: true\n")
+    staging = load_project(root).environment("staging")
+    assert staging.secrets_file == str(outside)
+    assert secrets_for(root, staging.secrets_file, "staging", "orders", ["DB_PASSWORD"]) == {
+        "DB_PASSWORD": "from-outside"}
+    (root / "workbench.yaml").write_text(text.replace(str(outside), "../vault/staging.env")
+                                         + "    secrets_file_outside: true\n")
+    staging = load_project(root).environment("staging")
+    assert secrets_for(root, staging.secrets_file, "staging", "orders", ["DB_PASSWORD"]) == {
+        "DB_PASSWORD": "from-outside"}
+
+
+def test_a_symlink_inside_the_project_to_a_file_inside_is_fine(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "shop", "project: shop\n", endpoints={})
+    real = root / "secrets" / "all.env"
+    real.parent.mkdir()
+    real.write_text("A=1\n")
+    link = root / ".workbench" / "secrets" / "local.env"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(real)
+    assert load_project(root).environment("local").secrets_file == ".workbench/secrets/local.env"
+    link.unlink()
+    link.symlink_to(tmp_path / "elsewhere.env")  # dangling, outside: refused all the same
+    with pytest.raises(ConfigError, match="outside the project folder"):
+        load_project(root)
