@@ -66,13 +66,16 @@ def _status(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
     found = asyncio.run(status(project, args.envs, open_reachable))
     if emit.as_json:
         print(json.dumps({"format": 1, "rows": [_row_json(r) for r in found.rows],
-                          "unreachable": found.unreachable}, indent=2))
+                          "unreachable": found.unreachable, "notes": dict(found.notes)},
+                         indent=2))
     else:
         now = datetime.now(UTC)
         rows = [("ENV", "ENDPOINT", "HOST", "VERSION", "GIT", "IMAGE", "HEALTH", "UP",
                  "RESTARTS", "LAST RELEASE", "DRIFT")]
         rows += [_row_text(r, now) for r in found.rows]
         table(rows) if found.rows else print("no environments or endpoints to show")
+        for env, note in found.notes.items():
+            print(f"note: {env}: {note}")
     return ExitCode.UNREACHABLE if found.unreachable else ExitCode.OK
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
+from ..errors import WorkbenchError
 from ..model import Project
 from ..observed import EnvState, HostState, Instance
 from ..releases import Release
@@ -45,6 +46,8 @@ class Status:
 
     states: tuple[EnvState, ...]
     rows: tuple[Row, ...]
+    notes: Mapping[str, str] = field(default_factory=dict)
+    """env -> what could not be judged there, and why (e.g. its secrets file is missing)."""
 
     @property
     def unreachable(self) -> dict[str, str]:
@@ -57,9 +60,18 @@ async def status(project: Project, env_names: Sequence[str], opener: Opener) -> 
     envs = [project.environment(n) for n in env_names] if env_names else \
         list(project.environments)
     key = secrets.token_bytes(32)  # seals secrets for this process only; status shows none
+    notes: dict[str, str] = {}
+
     def repo_side() -> dict[str, dict[str, ReleaseInput]]:
-        once = gather(project, envs[0], project.endpoints) if envs else {}
-        return {env.name: for_env(project, env, once) for env in envs}
+        once = gather(project, envs[0], project.endpoints, with_secrets=False) if envs else {}
+        sides = {}
+        for env in envs:
+            try:
+                sides[env.name] = for_env(project, env, once)
+            except WorkbenchError as exc:  # e.g. its secrets file is missing here
+                notes[env.name] = f"config drift not judged: {exc.line}"
+                sides[env.name] = once
+        return sides
 
     repo = asyncio.ensure_future(asyncio.to_thread(repo_side))
     observed = await asyncio.gather(*(observe_keyed(project, env, opener, key)
@@ -69,9 +81,11 @@ async def status(project: Project, env_names: Sequence[str], opener: Opener) -> 
     env_keys = [env_key for _state, env_key in observed]
     rows: list[Row] = []
     for env, state, env_key in zip(envs, states, env_keys, strict=True):
-        wanted = {n: keyed(i, env_key) if env_key else i for n, i in inputs[env.name].items()}
-        rows += rows_of(state, wanted, bool(env_key))
-    return Status(tuple(states), tuple(rows))
+        judged = bool(env_key) and env.name not in notes
+        wanted = {n: keyed(i, env_key) if judged and env_key else i
+                  for n, i in inputs[env.name].items()}
+        rows += rows_of(state, wanted, judged)
+    return Status(tuple(states), tuple(rows), notes)
 
 
 def rows_of(state: EnvState, wanted: dict[str, ReleaseInput], keyed_hash: bool) -> list[Row]:
