@@ -221,7 +221,9 @@ class Engine:
         if reload:
             container.reload()
         state = container.attrs.get("State", {})
-        if state.get("Running") or state.get("Status") in ("created", "restarting"):
+        if state.get("Restarting"):  # it exited; its restart policy is about to start it again
+            return Exited(int(state.get("ExitCode", -1)), str(state.get("Error") or ""))
+        if state.get("Running") or state.get("Status") == "created":
             return None
         return Exited(int(state.get("ExitCode", -1)), str(state.get("Error") or ""))
 
