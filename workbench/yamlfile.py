@@ -130,10 +130,13 @@ def _check_depth(root: yaml.Node, path: Path | str) -> None:
                               f"invalid YAML: nested more than {MAX_DEPTH} levels deep",
                               "flatten it; project files need only a few levels")
         if isinstance(node, yaml.SequenceNode):
-            stack.extend((child, depth + 1) for child in reversed(node.value))
+            children = node.value[::-1]
         elif isinstance(node, yaml.MappingNode):
-            for key, value in reversed(node.value):
-                stack.extend(((value, depth + 1), (key, depth + 1)))
+            children = [child for pair in node.value[::-1] for child in pair[::-1]]
+        else:
+            continue
+        stack.extend((child, depth + 1) for child in children
+                     if not isinstance(child, yaml.ScalarNode))
 
 
 def read_text(path: Path, what: str = "the file") -> str:
@@ -142,11 +145,16 @@ def read_text(path: Path, what: str = "the file") -> str:
     Refuses what is not a regular file (a FIFO would block), what exceeds MAX_BYTES, and what
     is not UTF-8 (naming the line of the first bad byte); a leading BOM is dropped."""
     try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
-        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb", buffering=0) as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
                 raise ConfigError(path, None, f"{what} is not a regular file",
                                   "replace it with a text file")
-            data = handle.read(MAX_BYTES + 1)
+            data = b""  # read what is there (no 1 MiB buffer per file), up to the limit + 1
+            want = min(info.st_size, MAX_BYTES) + 1
+            while len(data) <= MAX_BYTES and (chunk := handle.read(want - len(data))):
+                data += chunk
+                want = MAX_BYTES + 1
     except FileNotFoundError:
         raise ConfigError(path, None, "the file is missing", "create it or fix the path") from None
     except IsADirectoryError:
