@@ -4,9 +4,10 @@ Endpoint ``orders`` declares the secret API_TOKEN. A secret value (and its plain
 appear nowhere but in the container's environment and in ``secrets/orders.env`` in the state
 root (mode 0600): not in the CLI's plain or JSON output, the release records, the lock (read at
 every event of a deploy while it holds it), any other file of the state root, or the proxy's
-logs. A broken version prints its whole environment and exits: its failed release still records
-the reason and the container's last lines, without the value. Config hashes and secrets
-generations are keyed per environment, and a rollback runs with the secrets current now.
+logs. A broken version prints its whole environment (at each failed health check, or at its
+start, then exits): its failed release still records the reason (the exit code, not a timeout)
+and the container's last lines, without the value. Config hashes and secrets generations are
+keyed per environment, and a rollback runs with the secrets current now.
 """
 
 from __future__ import annotations
