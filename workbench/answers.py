@@ -9,8 +9,6 @@ are accepted when their fields are consistent with the folder.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,6 +46,9 @@ class Answers:
 
 def checksum(answers: Answers) -> str:
     """``sha256:`` of the fields as canonical JSON."""
+    import hashlib  # here: loading OpenSSL costs `list` (which only peeks) 5-10 ms
+    import json
+
     body = json.dumps(answers.fields(), sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
 
