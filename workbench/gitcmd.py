@@ -77,7 +77,7 @@ class GitSession:
         self._own_program = bool(os.environ.get("GIT_SSH")) and not self._user_ssh
         self._config_ssh: dict[str, str | None] = {}
         if multiplex and not self._own_program:
-            folder = Path(tempfile.mkdtemp(prefix="wb-ssh-"))
+            folder = Path(tempfile.mkdtemp(prefix="wb-git-ssh-"))
             # a unix socket path has at most 107 bytes: the name is a 40-character hash
             if len(str(folder)) + 42 < 104:
                 self._mux_dir = folder
