@@ -41,6 +41,7 @@ from ..logstream import LogHub
 from ..model import Endpoint, Environment, Project
 from ..plan import phases
 from ..probe import status as http_status
+from ..redact import MIN_LENGTH, Redactor, short_ones
 from ..releases import Release
 from ..site import Site, SiteOpener
 from ..switchboard import retrieved
@@ -78,6 +79,10 @@ async def deploy(project: Project, env_name: str, names: Sequence[str], emit: Em
                 try:
                     await run.routing.prepare(project.endpoints)
                     inputs = {n: await run.keyed(item) for n, item in inputs.items()}
+                    for n, item in inputs.items():
+                        for secret in short_ones(item.secrets):
+                            emit(Warning(f"secret {secret} of {n} is shorter than {MIN_LENGTH} "
+                                         "characters: it is not masked in logs"))
                     failed = False
                     for phase in order:
                         if failed:
@@ -269,7 +274,7 @@ class DeployRun:
             with steps.step(f"{name}/start{where}", f"{name}: start the new container{where}"):
                 await self._start(site, item, image, fresh)
             with steps.step(f"{name}/health{where}", f"{name}: health check{where}"):
-                await self._health(site, item.endpoint, fresh[site.name])
+                await self._health(site, item, fresh[site.name])
         except BaseException:
             board.drop(name)
             raise
@@ -327,11 +332,12 @@ class DeployRun:
         await finish(blocking(start))
         log_stream = self.log_streams[container] = Stream()
         pump = self.hub.pump(self._source(endpoint, "app", site))
+        feed = Redactor(item.secrets).feed(pump.feed)  # an app may print its environment
         self.log_tasks.append(follow(lambda: site.engine.follow_logs(
-            container, pump.feed, log_stream), log_stream))
+            container, feed, log_stream), log_stream))
 
-    async def _health(self, site: Site, endpoint: Endpoint, container: str) -> None:
-        address = ""
+    async def _health(self, site: Site, item: ReleaseInput, container: str) -> None:
+        endpoint, address, mask = item.endpoint, "", Redactor(item.secrets)
 
         async def exited() -> int | None:
             nonlocal address
@@ -345,7 +351,7 @@ class DeployRun:
 
         await wait_healthy(endpoint.health, self.options.health_timeout or endpoint.health_timeout,
                            exited=exited, status=status, what="the new container",
-                           tail=lambda: blocking(lambda: site.engine.tail(container)),
+                           tail=lambda: blocking(lambda: mask(site.engine.tail(container))),
                            interval=0.25)
 
     def _others(self, site: Site, endpoint: Endpoint, container: str) -> list[dict[str, Any]]:
@@ -410,7 +416,7 @@ class DeployRun:
     async def _record_failure(self, item: ReleaseInput, steps: Steps, exc: BaseException,
                               started: float, reason: str) -> None:
         cause = exc.cause if isinstance(exc, OnHost) else exc
-        lines = getattr(cause, "last_lines", ())
+        lines = Redactor(item.secrets)(getattr(cause, "last_lines", ()))
         await asyncio.gather(*(releases.append(site.store, self._release(
             item, site, "failed", steps, started, reason=reason, last_lines=lines))
             for site in self.sites), return_exceptions=True)

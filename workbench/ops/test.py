@@ -34,6 +34,7 @@ from ..health import wait_healthy
 from ..logstream import LineSplitter, LogHub, LogPump
 from ..model import LOCAL, Endpoint, Project
 from ..owner import owner_labels
+from ..redact import Redactor
 from ..secrets import secrets_for
 from .selection import select
 
@@ -198,6 +199,7 @@ class _Run:
         outcome = _Outcome()
         logs = Stream()
         log_task: asyncio.Future[None] | None = None
+        mask = Redactor(prepared.secrets)  # an app may print its environment
         current = "build"
         try:
             with self._step(steps, name, "build", pumps["build"]):
@@ -207,16 +209,17 @@ class _Run:
                 container, port = await self._start(prepared, image, version, objects)
                 outcome.base_url = f"http://127.0.0.1:{port}"
                 log_task = follow(
-                    lambda: self.engine.follow_logs(container, pumps["app"].feed, logs), logs)
+                    lambda: self.engine.follow_logs(container, mask.feed(pumps["app"].feed),
+                                                    logs), logs)
             current = "health"
             with self._step(steps, name, "health", pumps["app"]):
                 await self._health(endpoint, container, outcome.base_url)
             current = "tests"
             with self._step(steps, name, "tests", pumps["tests"]):
-                await self._tests(endpoint, outcome.base_url, pumps["tests"])
+                await self._tests(endpoint, outcome.base_url, pumps["tests"], mask)
         except WorkbenchError as exc:
             outcome.failed_step, outcome.reason = current, exc.problem
-            outcome.last_lines = tuple(getattr(exc, "last_lines", ()))
+            outcome.last_lines = tuple(mask(getattr(exc, "last_lines", ())))
         finally:
             await _uninterrupted(self._finish(steps, name, run_label, objects, logs, log_task,
                                               outcome))
@@ -285,7 +288,8 @@ class _Run:
                                asyncio.open_connection, "127.0.0.1", port, endpoint.health),
                            tail=lambda: blocking(lambda: self.engine.tail(container)))
 
-    async def _tests(self, endpoint: Endpoint, base_url: str, pump: LogPump) -> None:
+    async def _tests(self, endpoint: Endpoint, base_url: str, pump: LogPump,
+                     mask: Redactor) -> None:
         if not endpoint.test:
             pump.feed(["no test command in endpoint.yaml: nothing to run"])
             self.emit(Warning(f"endpoint '{endpoint.name}' has no test command; "
@@ -303,8 +307,8 @@ class _Run:
         splitter = LineSplitter()
         try:
             while chunk := await process.stdout.read(65536):
-                pump.feed(splitter.split(chunk))
-            pump.feed(splitter.finish())
+                pump.feed(mask(splitter.split(chunk)))
+            pump.feed(mask(splitter.finish()))
             code = await process.wait()
         except asyncio.CancelledError:
             _kill_group(process.pid)
