@@ -66,6 +66,10 @@ def test_a_template_change_reaches_an_old_endpoint_and_keeps_its_edits(shop: Pat
     row = next(r for r in listing.rows if r.child.name == "orders")
     assert row.template.update_available and row.template.summary() == "python 1 → 2 available"
     assert not next(r for r in listing.rows if r.child.name == "site").template.update_available
+    code, shown, _err = run("list", cwd=shop)
+    assert code == 0
+    assert any(line.split()[:2] == ["endpoint", "orders"] and "python 1 → 2 available" in line
+               for line in shown.splitlines()), shown
 
     code, out, err = run("update", "-e", "orders", cwd=shop)
 

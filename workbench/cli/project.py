@@ -79,7 +79,7 @@ def _list(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
     if project.git.remote:
         print(f"remote  {project.git.remote}  (group {project.git.group})")
     rows = [("KIND", "NAME", "TEMPLATE", "GIT")]
-    rows += [(r.child.kind, r.child.name, r.child.template or "-", r.git.summary())
+    rows += [(r.child.kind, r.child.name, r.template.summary(), r.git.summary())
              for r in listing.rows]
     print()
     table(rows) if listing.rows else print("no endpoints, models or utilities yet: "
