@@ -34,20 +34,21 @@ Opener = Callable[[Project, Environment], Any]
 """Opens the reachable hosts of an environment (:func:`workbench.sites.open_reachable`)."""
 
 
-async def observe(project: Project, env: Environment, opener: Opener,
-                  key: bytes) -> EnvState:
-    """What runs in ``env`` now, on every host (unreachable hosts say why)."""
-    return (await observe_keyed(project, env, opener, key))[0]
+async def observe(project: Project, env: Environment, opener: Opener, key: bytes, *,
+                  with_images: bool = True) -> EnvState:
+    """What runs in ``env`` now, on every host (unreachable hosts say why). Without
+    ``with_images`` the images' own defaults (env, labels) are not read: status needs none."""
+    return (await observe_keyed(project, env, opener, key, with_images=with_images))[0]
 
 
-async def observe_keyed(project: Project, env: Environment, opener: Opener,
-                        key: bytes) -> tuple[EnvState, bytes | None]:
+async def observe_keyed(project: Project, env: Environment, opener: Opener, key: bytes, *,
+                        with_images: bool = True) -> tuple[EnvState, bytes | None]:
     """:func:`observe`, and the environment's own secrets key (:mod:`workbench.envkey`, read
     on its first host; None when it has none or cannot be read), for config hashes."""
     secret_hint = {e.name: frozenset(e.secrets) for e in project.endpoints}
     async with opener(project, env) as (sites, failed):
         env_key = asyncio.ensure_future(_read_key(sites))
-        read = await asyncio.gather(*(_host(project, env, site, key, secret_hint)
+        read = await asyncio.gather(*(_host(project, env, site, key, secret_hint, with_images)
                                       for site in sites), return_exceptions=True)
         own_key = await env_key
     hosts: dict[str, HostState] = {name: HostState(name, unreachable=why)
@@ -73,7 +74,7 @@ async def _read_key(sites: Sequence[Site]) -> bytes | None:
 
 
 async def _host(project: Project, env: Environment, site: Site, key: bytes,
-                secret_hint: Mapping[str, frozenset[str]]) -> HostState:
+                secret_hint: Mapping[str, frozenset[str]], with_images: bool) -> HostState:
     names = [e.name for e in project.endpoints]
     listing, records, routes = await asyncio.gather(
         blocking(lambda: _list(site, project.name, env.name)),
@@ -86,34 +87,49 @@ async def _host(project: Project, env: Environment, site: Site, key: bytes,
                if (r := releases.current(rs, site.name)) is not None}
     last = {n: rs[-1] for n, rs in by_endpoint.items() if rs}
     chosen = _current_containers(listing, current)
-    inspected = await asyncio.gather(*(blocking(lambda c=c: site.engine.api.inspect_container(
-        c["Id"])) for c in chosen))
-    images = sorted({str(i.get("Image", "")) for i in inspected if i.get("Image")})
-    image_data = dict(zip(images, await asyncio.gather(
-        *(blocking(lambda i=i: _inspect_image(site, i)) for i in images)), strict=True))
-    instances = [_instance(site.name, data, image_data.get(str(data.get("Image")), {}),
-                           key, secret_hint) for data in inspected]
     ports = {e.name: e.port for e in project.endpoints}
     for name, record in current.items():
         ports.setdefault(name, int(record.endpoint_config.get("port") or 0))
-    probed = await asyncio.gather(*(_probe(site, i, data, ports.get(i.endpoint, 0))
-                                    for i, data in zip(instances, inspected, strict=True)))
-    return HostState(site.name, instances=tuple(probed), routes=routes, releases=current,
+    images: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    def image(ref: str) -> asyncio.Future[dict[str, Any]]:
+        """One inspect per distinct image, shared by the containers that run it."""
+        if ref not in images:
+            images[ref] = asyncio.ensure_future(blocking(lambda: _inspect_image(site, ref)))
+        return images[ref]
+
+    async def one(container: Mapping[str, Any]) -> Instance:
+        """Inspect the container, then its image and its health path at once."""
+        data = await blocking(lambda: site.engine.api.inspect_container(container["Id"]))
+        ref = str(data.get("Image", ""))
+        bare = _instance(site.name, data, {}, key, secret_hint)
+        health, found = await asyncio.gather(
+            _health(site, bare, data, ports.get(bare.endpoint, 0)),
+            image(ref) if ref and with_images else _nothing())
+        instance = _instance(site.name, data, found, key, secret_hint) if found else bare
+        return replace(instance, health=health)
+
+    instances = await asyncio.gather(*(one(c) for c in chosen))
+    return HostState(site.name, instances=tuple(instances), routes=routes, releases=current,
                      last=last)
 
 
-async def _probe(site: Site, instance: Instance, data: Mapping[str, Any], port: int) -> Instance:
-    """``instance`` with its health: the engine's health state when the image has a health
-    check, else GET of its health path through the host's connection (never a proxy)."""
+async def _nothing() -> dict[str, Any]:
+    return {}
+
+
+async def _health(site: Site, instance: Instance, data: Mapping[str, Any], port: int) -> str:
+    """The container's health: the engine's health state when the image has a health check,
+    else GET of its health path through the host's connection (never a proxy)."""
     if instance.health or instance.state != "running" or not port:
-        return instance
+        return instance.health
     path = instance.labels.get(f"{LABEL}health", "/health")
     networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
     address = next((str(n.get("IPAddress")) for n in networks.values() if n.get("IPAddress")), "")
     if not address:
-        return replace(instance, health="unknown (no address)")
+        return "unknown (no address)"
     code = await probe.status(site.connect, address, port, path)
-    return replace(instance, health="healthy" if code == "200" else f"unhealthy ({code})")
+    return "healthy" if code == "200" else f"unhealthy ({code})"
 
 
 def _list(site: Site, project: str, env: str) -> list[dict[str, Any]]:

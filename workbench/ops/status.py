@@ -74,8 +74,8 @@ async def status(project: Project, env_names: Sequence[str], opener: Opener) -> 
         return sides
 
     repo = asyncio.ensure_future(asyncio.to_thread(repo_side))
-    observed = await asyncio.gather(*(observe_keyed(project, env, opener, key)
-                                      for env in envs))
+    observed = await asyncio.gather(*(observe_keyed(project, env, opener, key,
+                                                    with_images=False) for env in envs))
     inputs = await repo
     states = [state for state, _key in observed]
     env_keys = [env_key for _state, env_key in observed]
