@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fleet import DOCKER, HOST, HOST2_SOCKET, PORTS, Fleet, sh  # noqa: E402
+from fleet import DOCKER, HOST, HOST2_SOCKET, PORTS, Fleet, sh
 
 
 def baseline(fleet: Fleet) -> float:

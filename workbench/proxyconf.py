@@ -47,7 +47,7 @@ def render(project_name: str, env_name: str, routes: Sequence[Route]) -> str:
     a path prefix, a bad upstream name or port, or a prefix claimed by two upstreams.
     """
     for what, value in (("project", project_name), ("environment", env_name)):
-        if not _HOST.match(value):
+        if not _HOST.fullmatch(value):
             raise BadInput(f"bad {what} name for the proxy: {value!r}", "use a-z, 0-9 and '-'")
     by_prefix: dict[str, Route] = {}
     for route in routes:
@@ -161,7 +161,7 @@ def _check(route: Route) -> str:
             {".", ".."} & set(segments):
         raise BadInput(f"route {route.prefix!r} of endpoint '{route.endpoint}' is not a path "
                        "prefix", f"write e.g. /{route.endpoint}")
-    if not _HOST.match(route.upstream_host) or not _HOST.match(route.endpoint):
+    if not _HOST.fullmatch(route.upstream_host) or not _HOST.fullmatch(route.endpoint):
         raise BadInput(f"bad upstream {route.upstream_host!r} for endpoint {route.endpoint!r}",
                        "upstreams are container names: a-z, 0-9, '.', '_' and '-'")
     if isinstance(route.port, bool) or not isinstance(route.port, int) or \

@@ -151,3 +151,10 @@ def test_config_archives_hold_their_folders() -> None:
         conf = members["workbench/nginx.conf"]
         assert conf.mode == 0o644
         assert tar.extractfile(conf).read() == b"events {}\n"  # type: ignore[union-attr]
+
+
+def test_a_trailing_newline_is_no_valid_upstream_or_prefix() -> None:
+    for route in (Route("/orders\n", "orders", "up", 8000),
+                  Route("/orders", "orders", "up\n", 8000)):
+        with pytest.raises(BadInput):
+            render("shop", "prod", [route])
