@@ -138,6 +138,9 @@ class EnvLock:
                     self._renewer = asyncio.create_task(self._renew_loop())
                     return
                 if isinstance(outcome, LockInfo):
+                    if held is None and self.wait > 0:  # say once why nothing happens yet
+                        self.warn(f"environment '{self.env}' is locked by {outcome.describe()}; "
+                                  f"waiting up to {self.wait:g}s for it")
                     held = outcome
                     break
             pause = min(self.poll, self.wait - waited)
