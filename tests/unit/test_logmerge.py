@@ -1,0 +1,178 @@
+"""The pure parts of ``logs``: parsing, the k-way merge, the reorder window, filters, arguments."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from workbench.cli.logs import parse_grep, parse_since, parse_tail
+from workbench.errors import BadInput
+from workbench.logmerge import (
+    LineFilter,
+    LogRecord,
+    ReorderWindow,
+    as_json,
+    level_name,
+    merge_sorted,
+    normal_time,
+    parse_line,
+    plain,
+    sort_records,
+)
+from workbench.ops.logs import LogBatch, host_labels, to_log_lines
+
+
+def stamp(second: int, nanos: int = 0) -> str:
+    return f"2026-11-30T12:00:{second:02d}.{nanos:09d}Z"
+
+
+def rec(second: int, source: str = "orders@h1", text: str = "x", nanos: int = 0) -> LogRecord:
+    return parse_line(f"{stamp(second, nanos)} {text}", source)
+
+
+def test_a_json_line_as_the_python_template_writes_it_is_parsed() -> None:
+    app_line = json.dumps({"ts": "2026-11-30T12:00:01.000Z", "level": "info", "msg": "request",
+                           "method": "GET", "path": "/items", "status": 200,
+                           "duration_ms": 0.42})
+    record = parse_line(f"{stamp(1, 123456789)} {app_line}", "orders@127.0.0.1:42022")
+    assert (record.time, record.level, record.message) == (stamp(1, 123456789), "info",
+                                                           "request")
+    assert record.fields == {"method": "GET", "path": "/items", "status": 200,
+                             "duration_ms": 0.42}
+    assert (record.endpoint, record.host) == ("orders", "127.0.0.1:42022")
+    assert record.raw == app_line
+    assert plain(record) == ("2026-11-30T12:00:01.123Z orders@127.0.0.1:42022 INFO request "
+                             "method=GET path=/items status=200 duration_ms=0.42")
+    body = as_json(record)
+    assert body["level"] == "info" and body["message"] == "request" and body["raw"] == app_line
+    assert body["fields"]["status"] == 200 and body["source"] == "orders@127.0.0.1:42022"
+
+
+def test_other_lines_pass_through() -> None:
+    for text in ("plain text { not json", "{broken json", "[1, 2]", '"a string"', ""):
+        record = parse_line(f"{stamp(2)} {text}", "site@h")
+        assert record.raw == text and record.level == "" and not record.parsed
+        assert plain(record) == " ".join(("2026-11-30T12:00:02.000Z", "site@h", text))
+        assert as_json(record)["level"] is None and as_json(record)["message"] == text
+    no_stamp = parse_line("no timestamp here", "site@h")
+    assert no_stamp.time == "" and no_stamp.raw == "no timestamp here"
+
+
+def test_levels_are_folded_and_values_with_spaces_quoted() -> None:
+    assert [level_name(v) for v in ("WARN", "Error", "fatal", 30, 10, 50, "", None, "audit")] \
+        == ["warning", "error", "critical", "warning", "debug", "critical", "", "", "audit"]
+    record = parse_line(f'{stamp(3)} {{"severity": "ERR", "message": "boom", "why": "a b"}}',
+                        "o@h")
+    assert record.level == "error" and plain(record, with_time=False) == 'o@h ERROR boom why="a b"'
+
+
+def test_timestamps_of_other_forms_are_normalized_to_sortable_utc() -> None:
+    assert normal_time("2026-11-30T13:00:01.5+01:00") == "2026-11-30T12:00:01.500000000Z"
+    assert normal_time("2026-11-30T12:00:01Z") == "2026-11-30T12:00:01.000000000Z"
+    assert normal_time("not-a-time") == ""
+
+
+def test_the_k_way_merge_orders_all_sources_and_keeps_ties_stable() -> None:
+    a = [rec(s, "a@h1", f"a{s}") for s in (5, 1, 3)]  # one container slightly out of order
+    b = [rec(s, "b@h2", f"b{s}") for s in (2, 3, 4)]
+    c = [rec(0, "c@h1", "c0")]
+    merged = list(merge_sorted([sort_records(a), sort_records(b), sort_records(c)]))
+    assert [r.raw for r in merged] == ["c0", "a1", "b2", "a3", "b3", "b4", "a5"]
+
+
+def test_the_window_orders_lines_that_arrive_within_it() -> None:
+    window = ReorderWindow(hold=0.5, limit=100)
+    window.add([rec(2, "a@h"), rec(4, "a@h")], now=10.0)
+    window.add([rec(1, "b@h"), rec(3, "b@h")], now=10.2)  # earlier lines, later arrival
+    assert window.drain(10.3) == []  # nothing ripe yet
+    out = window.drain(10.55)  # the first arrivals are ripe: release up to the last ripe one
+    assert [r.time for r in out] == [stamp(1), stamp(2), stamp(3), stamp(4)]
+    assert window.late == 0 and len(window) == 0
+
+
+def test_a_line_later_than_the_window_is_released_at_once_and_marked_late() -> None:
+    window = ReorderWindow(hold=0.5, limit=100)
+    window.add([rec(5, "a@h")], now=0.0)
+    assert [r.time for r in window.drain(0.6)] == [stamp(5)]
+    window.add([rec(1, "b@h"), rec(6, "b@h")], now=1.0)  # second 1 comes after 5 went out
+    out = window.drain(1.6)
+    assert [(r.time, r.late) for r in out] == [(stamp(1), True), (stamp(6), False)]
+    assert window.late == 1
+
+
+def test_the_window_releases_the_earliest_lines_beyond_its_limit() -> None:
+    window = ReorderWindow(hold=5.0, limit=3)
+    window.add([rec(s) for s in (9, 2, 7, 4, 5)], now=0.0)
+    assert [r.time for r in window.drain(0.1)] == [stamp(2), stamp(4)]
+    assert len(window) == 3
+    assert [r.time for r in window.drain(0.2, everything=True)] == [stamp(5), stamp(7),
+                                                                    stamp(9)]
+
+
+def test_a_window_stays_ordered_over_many_shuffled_arrivals() -> None:
+    import random
+
+    rng = random.Random(7)
+    window = ReorderWindow(hold=1.0, limit=10_000)
+    out: list[LogRecord] = []
+    for tick in range(200):  # each line arrives within 0.5 s of its neighbours in time
+        batch = [rec(0, f"s{i % 3}@h", nanos=tick * 1000 + rng.randrange(500))
+                 for i in range(5)]
+        window.add(batch, now=tick * 0.1)
+        out += window.drain(tick * 0.1)
+    out += window.drain(100.0, everything=True)
+    assert len(out) == 1000 and window.late == 0
+    assert [r.time for r in out] == sorted(r.time for r in out)
+
+
+def test_grep_matches_the_shown_line_or_the_raw_text() -> None:
+    records = [parse_line(f'{stamp(1)} {{"level": "error", "msg": "boom", "path": "/x"}}', "o@h"),
+               parse_line(f"{stamp(2)} plain boom", "s@h"),
+               parse_line(f"{stamp(3)} quiet", "s@h")]
+    assert [r.raw for r in LineFilter(re.compile("boom"))(records)] == [records[0].raw,
+                                                                       "plain boom"]
+    assert len(LineFilter(re.compile(r"^ERROR boom path=/x$"))(records)) == 1
+    assert len(LineFilter(None)(records)) == 3
+
+
+def test_batches_become_log_lines_runs_in_order() -> None:
+    batch = LogBatch((rec(1, "a@h"), rec(2, "a@h"), rec(3, "b@h"), rec(4, "a@h")), dropped=7)
+    events = to_log_lines(batch)
+    assert [(e.source, len(e.lines), e.dropped) for e in events] == [("a@h", 2, 7),
+                                                                      ("b@h", 1, 0),
+                                                                      ("a@h", 1, 0)]
+    assert events[0].lines[0] == "2026-11-30T12:00:01.000Z x"
+    assert [(e.source, e.dropped) for e in to_log_lines(LogBatch(dropped=3))] == [("", 3)]
+
+
+def test_hosts_are_named_without_the_user_unless_that_is_ambiguous() -> None:
+    assert host_labels(["root@10.0.0.5", "deploy@10.0.0.6:2222"]) == {
+        "root@10.0.0.5": "10.0.0.5", "deploy@10.0.0.6:2222": "10.0.0.6:2222"}
+    assert host_labels(["a@h", "b@h"]) == {"a@h": "a@h", "b@h": "b@h"}
+
+
+def test_since_takes_durations_and_iso_times() -> None:
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    base = now.timestamp()
+    assert parse_since("10m", now) == base - 600
+    assert parse_since("2h", now) == base - 7200
+    assert parse_since("1d", now) == base - 86400
+    assert parse_since("1h30m", now) == base - 5400
+    assert parse_since("2026-11-30T11:00:00Z", now) == base - 3600
+    assert parse_since("2026-11-30T12:00:00+01:00", now) == base - 3600
+    for bad in ("10x", "yesterday", "", "m10", "10 m"):
+        with pytest.raises(BadInput, match="--since"):
+            parse_since(bad, now)
+
+
+def test_bad_grep_and_tail_are_bad_input() -> None:
+    with pytest.raises(BadInput, match="not a valid regex"):
+        parse_grep("(unclosed")
+    assert parse_grep("a|b").pattern == "a|b"
+    assert parse_tail("20") == 20
+    for bad in ("-1", "ten", ""):
+        with pytest.raises(BadInput, match="--tail"):
+            parse_tail(bad)

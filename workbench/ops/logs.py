@@ -1,0 +1,411 @@
+"""``logs``: the container logs of every host of an environment, merged in time order.
+
+The API both front ends use (the batch ``logs`` command and the TUI's log view)::
+
+    summary = await stream_logs(project, "staging", LogQuery(follow=True), emit, stop=stop)
+
+- ``emit(batch: LogBatch)`` is called on the event loop, in order: ``batch.records`` are
+  :class:`~workbench.logmerge.LogRecord` (``time``, ``source`` = ``endpoint@host``, ``level``,
+  ``message``, ``fields``, ``raw``, ``late``), ``batch.dropped`` counts lines lost since the last
+  batch because the consumer fell behind, ``batch.unreachable`` names hosts (host -> reason) that
+  could not be read or were lost, and ``batch.notes`` carries warnings. :func:`to_log_lines`
+  turns a batch into :class:`~workbench.events.LogLines` runs for a ``LogView``, in order.
+- It returns when ``stop`` is set, when every container's log ended (always, without
+  ``follow``), or raises ``CancelledError`` when its task is cancelled (Ctrl-C, ``esc``). Every
+  way out closes each log stream (so each reader thread ends) and waits for the reader threads
+  before the SSH connections are closed: nothing is left behind.
+
+Per host (:func:`workbench.sites.open_reachable`, one SSH connection each, the docker socket
+forwarded) the current container of each endpoint is found by its labels, as ``observe`` does,
+and its log is read with Docker's timestamps (``/containers/ID/logs?timestamps=1``, with
+``since``, ``tail`` and ``follow``) on a thread of its own. Each line is masked (the
+environment's secret values, :mod:`workbench.redact`), parsed and filtered on that thread, then
+waits in a bounded per-container inbox: when the loop falls behind, the oldest lines are dropped
+and counted (as :class:`~workbench.logstream.LogPump` does). Without ``follow`` every container's
+log is read to its end and the sorted logs are k-way merged; with ``follow`` a
+:class:`~workbench.logmerge.ReorderWindow` (0.5 s, 20,000 lines) orders lines as they come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..engine import Engine, Stream, blocking, follow
+from ..errors import BadInput, WorkbenchError
+from ..events import LogLines
+from ..logmerge import (
+    HOLD,
+    LIMIT,
+    LineFilter,
+    LogRecord,
+    ReorderWindow,
+    merge_sorted,
+    parse_line,
+    plain,
+    sort_records,
+)
+from ..model import Environment, Project
+from ..redact import Redactor
+from ..site import Site
+from .observe import Opener
+
+INTERVAL = 0.1
+"""Seconds between two looks at the inboxes when following."""
+BUFFER = 50_000
+"""Lines a container's inbox holds when following before it drops the oldest."""
+READ_ALL = 2_000_000
+"""Lines a container's inbox holds without ``follow`` (a full sort needs them all)."""
+BATCH = 5_000
+"""Most records in one LogBatch."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    """What to read: endpoints (default all), since (UNIX seconds), tail, follow, grep."""
+
+    endpoints: tuple[str, ...] = ()
+    since: float | None = None
+    tail: int | None = None
+    follow: bool = False
+    grep: re.Pattern[str] | None = None
+    hold: float = HOLD
+    """Reorder window: seconds a followed line waits for earlier lines of other sources."""
+    limit: int = LIMIT
+    """Reorder window: most lines held."""
+    buffer: int | None = None
+    """Lines per container between its reader and the merge (default: BUFFER when following,
+    READ_ALL otherwise); beyond it the oldest are dropped and counted."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogBatch:
+    """Some records in time order, and what the consumer should know with them."""
+
+    records: tuple[LogRecord, ...] = ()
+    dropped: int = 0
+    unreachable: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LogSummary:
+    """How a stream ended."""
+
+    lines: int
+    dropped: int
+    late: int
+    """Lines released behind later ones (they came after the reorder window)."""
+    unreachable: Mapping[str, str]
+    sources: tuple[str, ...]
+
+
+Emit = Callable[[LogBatch], None]
+
+
+def to_log_lines(batch: LogBatch, show: Callable[[LogRecord], str] | None = None) -> list[LogLines]:
+    """A batch as LogLines events for a ``LogView``: one per run of one source, in order
+    (``show``: the text of a line; default the plain form without the source)."""
+    render = show or (lambda r: plain(r, with_source=False))
+    out: list[LogLines] = []
+    dropped = batch.dropped
+    run: list[str] = []
+    source = ""
+    for record in batch.records:
+        if record.source != source and run:
+            out.append(LogLines(source, tuple(run), dropped))
+            run, dropped = [], 0
+        source = record.source
+        run.append(render(record))
+    if run or dropped:
+        out.append(LogLines(source, tuple(run), dropped))
+    return out
+
+
+class _Inbox:
+    """One container's parsed lines between its reader thread and the loop (bounded)."""
+
+    def __init__(self, source: str, limit: int) -> None:
+        self.source = source
+        self._records: deque[LogRecord] = deque(maxlen=limit)
+        self._dropped = 0
+        self._lock = threading.Lock()
+
+    def feed(self, records: list[LogRecord]) -> None:
+        with self._lock:
+            before = len(self._records)
+            self._records.extend(records)
+            self._dropped += before + len(records) - len(self._records)
+
+    def take(self) -> tuple[list[LogRecord], int]:
+        with self._lock:
+            records = list(self._records)
+            self._records.clear()
+            dropped, self._dropped = self._dropped, 0
+        return records, dropped
+
+
+@dataclass(slots=True)
+class _Reader:
+    inbox: _Inbox
+    host: str
+    stream: Stream
+    future: asyncio.Future[None] | None = None
+
+
+def host_labels(specs: Sequence[str]) -> dict[str, str]:
+    """How hosts are named in sources: ``host:port`` without the user, unless two hosts of the
+    environment would then look alike."""
+    short = {spec: spec.rpartition("@")[2] for spec in specs}
+    if len(set(short.values())) == len(short):
+        return short
+    return {spec: spec for spec in specs}
+
+
+async def stream_logs(project: Project, env_name: str, query: LogQuery, emit: Emit, *,
+                      stop: asyncio.Event | None = None,
+                      opener: Opener | None = None) -> LogSummary:
+    """Stream the logs of ``env_name``'s endpoints on every host to ``emit`` (module docstring)."""
+    env = project.environment(env_name)
+    known = {e.name for e in project.endpoints}
+    unknown = [n for n in query.endpoints if n not in known]
+    if unknown:
+        raise BadInput(f"project '{project.name}' has no endpoint "
+                       f"{', '.join(repr(n) for n in unknown)}",
+                       f"pick from {', '.join(sorted(known)) or '(none)'}")
+    if opener is None:
+        from ..sites import open_reachable
+
+        opener = open_reachable
+    redactor, notes = await asyncio.to_thread(_redactor, project, env)
+    if notes:
+        emit(LogBatch(notes=tuple(notes)))
+    stop = stop or asyncio.Event()
+    async with opener(project, env) as (sites, failed):
+        unreachable = dict(failed)
+        if failed:
+            emit(LogBatch(unreachable=dict(failed)))
+        labels = host_labels([h.spec for h in env.hosts] if not env.is_local else ["local"])
+        readers: list[_Reader] = []
+        try:
+            found = await asyncio.gather(*(_containers(project, env, s, query.endpoints)
+                                           for s in sites), return_exceptions=True)
+            for site, item in zip(sites, found, strict=True):
+                if isinstance(item, BaseException):
+                    if not isinstance(item, Exception):
+                        raise item
+                    unreachable[site.name] = _why(item)
+                    emit(LogBatch(unreachable={site.name: unreachable[site.name]}))
+                    continue
+                for endpoint, container_id in item:
+                    source = f"{endpoint}@{labels.get(site.name, site.name)}"
+                    limit = query.buffer or (BUFFER if query.follow else READ_ALL)
+                    reader = _Reader(_Inbox(source, limit), site.name, Stream())
+                    reader.future = follow(_reading(site.engine, container_id, query, redactor,
+                                                    reader), reader.stream)
+                    readers.append(reader)
+            if query.follow:
+                counts = await _follow(readers, query, emit, stop, unreachable)
+            else:
+                counts = await _read_all(readers, emit, stop, unreachable)
+        finally:
+            await _close(readers)
+    return LogSummary(counts[0], counts[1], counts[2], unreachable,
+                      tuple(r.inbox.source for r in readers))
+
+
+async def _follow(readers: list[_Reader], query: LogQuery, emit: Emit, stop: asyncio.Event,
+                  unreachable: dict[str, str]) -> tuple[int, int, int]:
+    window = ReorderWindow(query.hold, query.limit)
+    lines = dropped_total = 0
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            running = [r.future for r in readers if r.future is not None and not r.future.done()]
+            if not running or stop.is_set():
+                break
+            await asyncio.wait([stopped, *running], timeout=INTERVAL,
+                               return_when=asyncio.FIRST_COMPLETED)
+            ended = not any(r.future is not None and not r.future.done() for r in readers)
+            lost = _lost(readers, unreachable)
+            dropped = _take(readers, window, time.monotonic())
+            out = window.drain(time.monotonic(), everything=ended or stop.is_set())
+            lines += len(out)
+            dropped_total += dropped
+            _emit(emit, out, dropped, lost)
+    finally:
+        stopped.cancel()
+    return lines, dropped_total, window.late
+
+
+def _take(readers: Iterable[_Reader], window: ReorderWindow, now: float) -> int:
+    """Move what the readers put in their inboxes into the window; the lines they dropped."""
+    dropped = 0
+    for reader in readers:
+        records, lost = reader.inbox.take()
+        window.add(records, now)
+        dropped += lost
+    return dropped
+
+
+async def _read_all(readers: list[_Reader], emit: Emit, stop: asyncio.Event,
+                    unreachable: dict[str, str]) -> tuple[int, int, int]:
+    futures = [r.future for r in readers if r.future is not None]
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        pending = set(futures)
+        while pending and not stop.is_set():
+            _done, pending = await asyncio.wait({*pending, stopped},
+                                                return_when=asyncio.FIRST_COMPLETED)
+            pending.discard(stopped)
+    finally:
+        stopped.cancel()
+    lost = _lost(readers, unreachable)
+    streams, dropped = [], 0
+    for reader in readers:
+        records, lost_lines = reader.inbox.take()
+        streams.append(sort_records(records))
+        dropped += lost_lines
+    merged = list(merge_sorted(streams))
+    _emit(emit, merged, dropped, lost)
+    return len(merged), dropped, 0
+
+
+def _emit(emit: Emit, records: list[LogRecord], dropped: int, lost: Mapping[str, str]) -> None:
+    if lost:
+        emit(LogBatch(unreachable=dict(lost)))
+    if not records:
+        if dropped:
+            emit(LogBatch(dropped=dropped))
+        return
+    for start in range(0, len(records), BATCH):
+        emit(LogBatch(tuple(records[start:start + BATCH]), dropped))
+        dropped = 0
+
+
+def _lost(readers: Iterable[_Reader], unreachable: dict[str, str]) -> dict[str, str]:
+    """Hosts whose reader failed, newly (host -> reason); recorded in ``unreachable``."""
+    new: dict[str, str] = {}
+    for reader in readers:
+        future = reader.future
+        if future is None or not future.done() or future.cancelled():
+            continue
+        error = future.exception()
+        if error is not None and reader.host not in unreachable:
+            unreachable[reader.host] = new[reader.host] = f"lost: {_why(error)}"
+    return new
+
+
+async def _close(readers: list[_Reader]) -> None:
+    """Close every stream (each reader thread then ends) and wait for the threads."""
+    for reader in readers:
+        reader.stream.close()
+    futures = [r.future for r in readers if r.future is not None]
+    if futures:
+        await asyncio.shield(asyncio.gather(*futures, return_exceptions=True))
+
+
+def _reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redactor,
+             reader: _Reader) -> Callable[[], None]:
+    """The body of one reader thread: the container's log, masked, parsed and filtered."""
+    from ..engine import _body
+    from ..logstream import DockerLogDecoder
+
+    source, feed, stream = reader.inbox.source, reader.inbox.feed, reader.stream
+    keep = LineFilter(query.grep)
+    params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1,
+                              "follow": 1 if query.follow else 0}
+    if query.since is not None:
+        params["since"] = f"{query.since:.9f}"
+    if query.tail is not None:
+        params["tail"] = str(query.tail)
+
+    def take(lines: list[str]) -> None:
+        if redactor:
+            lines = redactor(lines)
+        records = keep([parse_line(line, source) for line in lines])
+        if records:
+            feed(records)
+
+    def run() -> None:
+        api = engine.api
+        url = f"{api.base_url}/v{api.api_version}/containers/{container_id}/logs"
+        try:
+            response = api.get(url, params=params, stream=True, timeout=None)
+        except Exception:
+            if stream.closed:
+                return
+            raise
+        stream.attach(response)
+        if response.status_code == 404:  # removed meanwhile: nothing to read
+            return
+        if response.status_code >= 400:
+            raise WorkbenchError(f"the engine refused the log of {source} "
+                                 f"({response.status_code})", "check the engine's log")
+        decoder = DockerLogDecoder()
+        try:
+            for chunk in _body(response):
+                lines = decoder.feed(chunk)
+                if lines:
+                    take(lines)
+            take(decoder.finish())
+        except Exception:
+            if not stream.closed:
+                raise
+        finally:
+            response.close()
+
+    return run
+
+
+async def _containers(project: Project, env: Environment, site: Site,
+                      wanted: Sequence[str]) -> list[tuple[str, str]]:
+    """(endpoint, container id) of each endpoint's current container on the host."""
+    from .. import releases
+    from .observe import _current_containers, _label, _list
+
+    listing = await blocking(lambda: _list(site, project.name, env.name))
+    names = sorted({e.name for e in project.endpoints} | {_label(c, "endpoint") for c in listing})
+    if wanted:
+        names = [n for n in names if n in wanted]
+    records = await asyncio.gather(*(releases.history(site.store, n) for n in names))
+    current = {n: r for n, rs in zip(names, records, strict=True)
+               if (r := releases.current(rs, site.name)) is not None}
+    chosen = _current_containers([c for c in listing if _label(c, "endpoint") in names], current)
+    return [(_label(c, "endpoint"), str(c["Id"])) for c in chosen]
+
+
+def _redactor(project: Project, env: Environment) -> tuple[Redactor, list[str]]:
+    """Masks every secret value of the environment (its secrets file), also as JSON escapes
+    it (an app that logs JSON writes ``"`` as ``\\"``); and warnings for what cannot be masked."""
+    import json
+
+    from ..secrets import read_env_file, secrets_for
+
+    values: dict[str, str] = {}
+    notes: list[str] = []
+    for endpoint in project.endpoints:
+        try:
+            values.update(secrets_for(project.root, env.secrets_file, env.name, endpoint.name,
+                                      endpoint.secrets))
+        except WorkbenchError as exc:
+            notes.append(f"secret values of {endpoint.name} cannot be masked: {exc.line}")
+    path = project.root / env.secrets_file
+    with contextlib.suppress(OSError, WorkbenchError):
+        if path.is_file():
+            values.update(read_env_file(path))
+    escaped = {f"{name}\0json": json.dumps(value)[1:-1] for name, value in values.items()}
+    return Redactor({**values, **escaped}), notes
+
+
+def _why(exc: BaseException) -> str:
+    line = getattr(exc, "line", None)
+    return str(line) if line else (f"{type(exc).__name__}: {exc}".splitlines() or ["?"])[0]
+
