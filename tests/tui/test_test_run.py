@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -118,14 +117,14 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FakeLoop]:
     return install
 
 
-async def until(pilot: Pilot[Any], predicate: Callable[[], object], timeout: float = 5,
+async def until(pilot: Pilot[Any], predicate: Callable[[], object], rounds: int = 5000,
                 what: str = "condition") -> None:
-    """Let the app run until ``predicate()`` holds (bounded)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
+    """Let the app run until ``predicate()`` holds (bounded by count, not by a clock)."""
+    for _ in range(rounds):
+        if predicate():
+            return
         await pilot.pause(0.02)
+    raise AssertionError(f"{what} not reached in {rounds} rounds")
 
 
 def run_screen(app: WorkbenchApp) -> TestRunScreen:
@@ -142,9 +141,9 @@ def states(screen: TestRunScreen) -> dict[str, str]:
     return {row.step: row.state for row in screen.timeline.rows}
 
 
-async def finished(pilot: Pilot[Any], timeout: float = 5) -> TestRunScreen:
+async def finished(pilot: Pilot[Any], rounds: int = 5000) -> TestRunScreen:
     screen = run_screen(pilot.app)  # type: ignore[arg-type]
-    await until(pilot, lambda: not screen.busy, timeout, "the end of the run")
+    await until(pilot, lambda: not screen.busy, rounds, "the end of the run")
     await pilot.pause()
     return screen
 
@@ -438,7 +437,7 @@ async def test_a_real_run_passes_with_app_logs(docker_client: docker.DockerClien
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             await pilot.press("2", "t")
-            screen = await finished(pilot, timeout=120)
+            screen = await finished(pilot, rounds=50_000)
             assert screen.phase == "passed", (result(screen), screen.timeline.rows)
             assert result(screen) == "✓ 1 passed"
             assert set(states(screen).values()) == {"ok"}
@@ -468,10 +467,10 @@ async def test_cancelling_a_real_run_leaves_nothing_behind(docker_client: docker
             await pilot.press("2", "t")
             screen = run_screen(app)
             await until(pilot, lambda: states(screen)["orders/health"] == "running",
-                        timeout=120, what="the health step")
+                        rounds=50_000, what="the health step")
             assert leftovers(docker_client, root.name), "the run started nothing"
             await pilot.press("x")
-            screen = await finished(pilot, timeout=60)
+            screen = await finished(pilot, rounds=50_000)
             assert screen.phase == "cancelled", result(screen)
             assert states(screen)["orders/health"] == "cancelled"
             assert states(screen)["orders/cleanup"] == "ok"
