@@ -82,7 +82,7 @@ class Proxied:
     def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
         request = urllib.request.Request(self.url + path, headers=headers or {})
         try:
-            with _OPENER.open(request, timeout=5) as reply:
+            with _OPENER.open(request, timeout=60) as reply:
                 return Reply(reply.status, dict(reply.headers), reply.read())
         except urllib.error.HTTPError as exc:
             return Reply(exc.code, dict(exc.headers), exc.read())
@@ -270,4 +270,4 @@ def test_old_workers_finish_their_requests_in_flight_after_a_reload(proxied: Pro
     slow.join(10)
     assert [r.status for r in replies] == [200]  # the reload did not cut it
     wait_for(lambda: not before & set(proxy.workers(proxied.engine, proxied.container_id)),
-             "the old workers to exit once their request was answered", timeout=5)
+             "the old workers to exit once their request was answered")
