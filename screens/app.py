@@ -27,6 +27,7 @@ from workbench.errors import BadInput, ExitCode, Interrupted, WorkbenchError
 from workbench.logstream import favour_throughput
 
 from .common import failure_line
+from .compare_view import ComparePicker, CompareScreen
 from .confirm import ConfirmByName
 from .deploy_run import DeployRunScreen
 from .help import HelpScreen, describe
@@ -150,7 +151,7 @@ class WorkbenchApp(App[int]):
 SCREENS: tuple[type[DOMNode], ...] = (
     WorkbenchApp, MainScreen, WelcomeScreen, NewChildForm, ConfirmByName, HelpScreen,
     TestRunScreen, DeployRunScreen, EnvironmentPicker, ReleasePicker, LockView, SyncScreen,
-    UpdateScreen,
+    UpdateScreen, ComparePicker, CompareScreen,
 )
 
 

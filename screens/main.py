@@ -31,6 +31,7 @@ from .guard import has_environment_actions, hidden
 from .main_commands import main_commands
 from .main_deploy import DeployActions
 from .main_filter import FilterActions
+from .main_inspect import InspectActions
 from .main_team import TeamActions
 from .matrix import CellUpdate, StatusProvider
 from .new_child import NewChildForm
@@ -43,7 +44,7 @@ __all__ = ["Discovery", "MainScreen", "discover"]
 PANES = ("projects", "endpoints", "environments")
 
 
-class MainScreen(DeployActions, TeamActions, FilterActions, Screen[None]):
+class MainScreen(DeployActions, TeamActions, FilterActions, InspectActions, Screen[None]):
     """Three panes over one project; the project is chosen in the first pane."""
 
     CSS_PATH = Path(__file__).with_name("main.tcss")
@@ -71,6 +72,8 @@ class MainScreen(DeployActions, TeamActions, FilterActions, Screen[None]):
         Binding("r", "rollback", "Rollback", id="rollback",
                 tooltip="Roll the highlighted endpoint back to a release picked from its "
                 "history"),
+        Binding("c", "compare", "Compare", id="compare", show=False,
+                tooltip="Compare two environments, or one against the repo, side by side"),
         Binding("L", "lock", "Lock", id="lock", show=False,
                 tooltip="Show an environment's deploy lock (and release it)"),
         Binding("s", "sync", "Sync", id="sync", show=False,

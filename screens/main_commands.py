@@ -24,6 +24,8 @@ def main_commands(items: Iterable[ProjectItem]) -> Iterator[Command]:
                   "phases, to an environment you pick", "deploy('all')")
     yield Command("Rollback", "Roll the highlighted endpoint back to an earlier release",
                   "rollback")
+    yield Command("Compare", "Compare two environments, or one against the repo, side by "
+                  "side", "compare")
     yield Command("Deploy lock", "Show (and release) an environment's deploy lock", "lock")
     yield Command("Sync", "Fetch every repo of the project, fast-forward the ones behind, and "
                   "show each one's branch, ahead/behind and dirty state", "sync")
