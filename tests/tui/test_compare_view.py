@@ -21,13 +21,14 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static
 
 from screens.app import WorkbenchApp
-from screens.compare_rows import REPO, Row
+from screens.compare_rows import REPO, Row, from_drift
+from screens.compare_rows import rows as rows_of
 from screens.compare_view import ComparePicker, CompareScreen
 from screens.help import HelpScreen
 from screens.palette import commands_for
 from workbench import sites
-from workbench.compare import Comparison, Counts, EndpointDiff, KeyDiff, Side
-from workbench.drift import Deployed, Drift, EndpointDrift, RepoEndpoint
+from workbench.compare import Comparison, Counts, EndpointDiff, KeyDiff, Side, to_json
+from workbench.drift import Deployed, Drift, EndpointDrift, RepoEndpoint, drift_json
 from workbench.gitlog import GitLog
 from workbench.model import Project
 from workbench.ops import diff as diff_ops
@@ -325,6 +326,30 @@ async def test_compare_keys_are_in_help_palette_and_remappable(make_project: Mak
         assert found["compare.all"] == ("a",) and "compare.previous" in found
 
 
+def test_drift_rows_name_host_groups_and_never_show_secret_values() -> None:
+    old = EndpointDrift("orders", ("h1",), ("commits",), Deployed("v1", "a1"),
+                        RepoEndpoint("orders", "v2", "b2"), GitLog(("b2 x",), (), 3, 0))
+    new = EndpointDrift("orders", ("h2",), (), Deployed("v2", "b2"),
+                        RepoEndpoint("orders", "v2", "b2"), GitLog())
+    data = from_drift(drift_json(Drift("prod", ("h1", "h2"), (old, new))), "/src/shop")
+    shown = rows_of(data, all_keys=False)
+    assert [(r.endpoint, r.key, r.heading) for r in shown] == [
+        ("orders on h1", "", "commits"), ("orders on h1", "version", ""),
+        ("orders on h1", "git sha", ""), ("orders on h1", "commit b2", ""),
+        ("orders on h1", "commits", "")]
+    assert shown[-1].a == "2 more not listed" and not shown[-1].differs
+    assert [r.endpoint for r in rows_of(data, all_keys=True) if not r.is_key] == [
+        "orders on h1", "orders on h2"]
+    # a value with a line break stays on one line; a secret row never shows its value
+    tricky = to_json(Comparison(
+        Side("a", "docker", ("h",), {}, {}), Side("b", "docker", ("h",), {}, {}),
+        (EndpointDiff("x", "both", (KeyDiff("env", "V", "differs", "1\n2", "3"),
+                                    KeyDiff("env", "S", "differs", LEAK, "z", True))),)),
+        all_keys=True)
+    values = [(r.shown("a"), r.shown("b")) for r in rows_of(tricky, False) if r.is_key]
+    assert values == [("1\\n2", "3"), ("secret, differs", "secret, differs")]
+
+
 def test_snapshot(snap_compare: SnapCompare, snapshot_project: Path,
                   fake_diff: FakeDiff) -> None:
     async def compare(pilot: Pilot[Any]) -> None:
@@ -372,6 +397,15 @@ async def test_c_compares_real_staging_and_prod(
             assert columns[4] == f"B prod ({second_host.spec})"
             assert text_of(screen, "#ignored").startswith("ignored by normalization: ")
             assert "container id" in text_of(screen, "#ignored")
+            # staging against the repo: what runs is what the repo would deploy
+            await pilot.press("escape")
+            screen = await open_compare(pilot, "staging", REPO)
+            assert screen.error is None and screen.data is not None
+            await pilot.press("a")
+            versions = {row.endpoint: (row.status, row.a) for row in screen.shown
+                        if row.key == "version"}
+            assert set(versions) == {"orders", "site"}, screen.shown
+            assert all(status == "same" and a for status, a in versions.values()), versions
     finally:
         clean(docker_client, project.name, Path("/var/lib/workbench"))
         clean(second_host.client, project.name, second_host.state)
