@@ -17,8 +17,8 @@ from typing import Any
 from .errors import WorkbenchError
 from .model import Environment, Host, Project
 from .site import Site
-from .ssh import LocalEngine, RemoteEngine, start_sftp
 from .state import LocalStore, local_root, remote_root, sftp_store
+from .tunnel import LocalEngine, RemoteEngine, start_sftp
 
 
 @contextlib.asynccontextmanager

@@ -1,12 +1,9 @@
-"""SSH to the hosts of an environment (asyncssh), and the Docker engine reached through it.
+"""SSH to the hosts of an environment (asyncssh); the Docker engine reached through it is in
+:mod:`workbench.tunnel`.
 
 ::
 
     connect(host, env)            an SSH connection; the host key is checked against known_hosts
-    remote_engine(host, env)      async with: an Engine on the host's docker socket, forwarded
-                                  over SSH to a private local unix socket
-    environment_engine(env, host) async with: the same for any environment (local: local socket)
-    start_sftp(conn, where)       an SFTP client on a connection (one line if the server has none)
     host_key(host)                the key the server offers, with its fingerprint
     trust(host, replace, env)     record that key in known_hosts
 
@@ -18,9 +15,7 @@ turn checking off. Errors: :class:`Unreachable` (exit 3) when a host cannot be r
 us or shows an unknown or changed key; :class:`BadInput` (exit 2) for unusable SSH settings or a
 conflicting ``trust``.
 
-asyncssh and the docker SDK are imported inside functions, so commands without SSH never load
-them. Engine calls through the tunnel must run in threads (:func:`workbench.engine.blocking`):
-the forward is served by the event loop, so a blocking call on the loop would wait forever.
+asyncssh is imported inside functions, so commands without SSH never load it.
 """
 
 from __future__ import annotations
@@ -31,7 +26,6 @@ import contextlib
 import hashlib
 import hmac
 import os
-import shutil
 import socket
 import tempfile
 from collections.abc import Sequence
@@ -39,9 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from .engine import Engine
 from .errors import BadInput, Unreachable, WorkbenchError
-from .model import DEFAULT_SOCKET, Environment, Host
+from .model import Host
 
 if TYPE_CHECKING:
     import asyncssh
@@ -198,7 +191,7 @@ class _Target:
         return list(asyncssh.match_known_hosts(known, host, addr, port)[0])
 
 
-async def _resolve(host: Host) -> _Target:
+async def resolve(host: Host) -> _Target:
     """Apply ~/.ssh/config to ``host``: explicit user and port win over the config's."""
     import asyncssh
 
@@ -209,7 +202,7 @@ async def _resolve(host: Host) -> _Target:
         options = await asyncssh.SSHClientConnectionOptions.construct(
             config=(), host=name, port=port_arg, username=host.user or ())
     except (asyncssh.Error, ValueError, OSError) as exc:
-        raise BadInput(f"cannot use the SSH settings for {host.spec} ({_reason(exc)})",
+        raise BadInput(f"cannot use the SSH settings for {host.spec} ({reason_of(exc)})",
                        "check ~/.ssh/config and the key files it names") from None
     files = options.known_hosts if isinstance(options.known_hosts, list) else []
     paths = tuple(Path(str(f)).expanduser() for f in files) or (
@@ -240,11 +233,11 @@ async def connect(host: Host, env: str | None = None) -> asyncssh.SSHClientConne
 
     ``env`` names the environment in the fix of an unknown or changed key.
     """
-    target = await _resolve(host)
-    return await _connect(target, env)
+    target = await resolve(host)
+    return await connect_target(target, env)
 
 
-async def _connect(target: _Target, env: str | None) -> asyncssh.SSHClientConnection:
+async def connect_target(target: _Target, env: str | None) -> asyncssh.SSHClientConnection:
     import asyncssh
 
     known = target.known()
@@ -321,12 +314,12 @@ def _unreachable(exc: BaseException, target: _Target) -> WorkbenchError:
         return Unreachable(f"cannot reach {address} ({exc.strerror or exc})",
                            "check the address, the port and the network")
     if isinstance(exc, asyncssh.Error):
-        return Unreachable(f"SSH to {user}@{address} failed ({_reason(exc)})",
+        return Unreachable(f"SSH to {user}@{address} failed ({reason_of(exc)})",
                            "check that sshd runs there and accepts your key")
     raise exc
 
 
-def _reason(exc: BaseException) -> str:
+def reason_of(exc: BaseException) -> str:
     text = str(getattr(exc, "reason", "") or exc) or type(exc).__name__
     return text.splitlines()[0][:200]
 
@@ -370,7 +363,7 @@ async def _offered(target: _Target, trusted: list[Any]) -> HostKey:
 
 async def host_key(host: Host) -> HostKey:
     """The key ``host`` offers, without trusting it."""
-    target = await _resolve(host)
+    target = await resolve(host)
     return await _offered(target, target.known_keys(target.known()))
 
 
@@ -379,7 +372,7 @@ async def trust(host: Host, replace: bool = False, env: str | None = None) -> Tr
 
     A different key known for the host is an error, unless ``replace`` removes it first.
     """
-    target = await _resolve(host)
+    target = await resolve(host)
     trusted = target.known_keys(target.known())
     key = await _offered(target, trusted)
     path = target.known_hosts[0]
@@ -420,156 +413,3 @@ def _record(path: Path, name: str, openssh: str, replace: bool) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-# -- engines ----------------------------------------------------------------------------------
-class LocalEngine:
-    """``async with LocalEngine() as engine``: the local engine (``DOCKER_HOST`` or socket)."""
-
-    conn: asyncssh.SSHClientConnection | None = None
-
-    def __init__(self) -> None:
-        self.engine: Engine | None = None
-
-    async def __aenter__(self) -> Engine:
-        self.engine = await asyncio.to_thread(Engine.local)
-        return self.engine
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.engine is not None:
-            await asyncio.to_thread(self.engine.close)
-            self.engine = None
-
-
-class RemoteEngine:
-    """``async with RemoteEngine(host, env) as engine``: the host's Docker engine over SSH.
-
-    The host's docker socket is forwarded to ``<private 0700 dir>/docker.sock`` and the docker
-    SDK talks to that. :attr:`conn` is the SSH connection (for SFTP and commands).
-    """
-
-    def __init__(self, host: Host, env: str | None = None) -> None:
-        self.host = host
-        self.env = env
-        self.conn: asyncssh.SSHClientConnection | None = None
-        self.engine: Engine | None = None
-        self.socket: str | None = None
-        """The local end of the forward."""
-        self._listener: Any = None
-        self._folder: str | None = None
-        self.user = ""
-        """The SSH user, once connected (from workbench.yaml, ~/.ssh/config or the default)."""
-        self.where = host.spec
-        """``user@host:port`` once connected, for messages."""
-
-    async def __aenter__(self) -> Engine:
-        target = await _resolve(self.host)
-        self.conn = await _connect(target, self.env)
-        remote = self.host.docker_socket or DEFAULT_SOCKET
-        user = self.user = str(target.options.username)
-        where = self.where = f"{user}@{target.address}"
-        try:
-            self._folder = _private_folder()
-            self.socket = os.path.join(self._folder, "docker.sock")
-            self._listener = await self.conn.forward_local_path(self.socket, remote)
-            client = await asyncio.to_thread(_docker_client, self.socket)
-        except Exception as exc:
-            reason = await _socket_problem(self.conn, remote, user, exc)
-            await self._close()
-            raise Unreachable(f"docker socket {remote} on {where} does not answer ({reason})",
-                              f"check that Docker runs there and that {user} may use it, or set "
-                              "docker_socket for this host in workbench.yaml") from None
-        except BaseException:
-            await self._close()
-            raise
-        self.engine = Engine(client, where=where)
-        return self.engine
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._close()
-
-    async def _close(self) -> None:
-        if self.engine is not None:
-            await asyncio.to_thread(self.engine.close)
-            self.engine = None
-        if self._listener is not None:
-            self._listener.close()
-            await self._listener.wait_closed()
-            self._listener = None
-        if self.conn is not None:
-            self.conn.close()
-            await self.conn.wait_closed()
-            self.conn = None
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
-
-
-async def start_sftp(conn: asyncssh.SSHClientConnection, where: str) -> asyncssh.SFTPClient:
-    """An SFTP client on ``conn`` (``where``: ``user@host:port``, for messages)."""
-    import asyncssh
-
-    try:
-        return await conn.start_sftp_client()
-    except asyncssh.ChannelOpenError as exc:
-        raise Unreachable(f"{where} offers no SFTP: the server refused its sftp subsystem "
-                          f"({_reason(exc)})", "enable SFTP in that host's sshd_config (e.g. "
-                          "'Subsystem sftp internal-sftp') and reload sshd") from None
-    except (asyncssh.Error, OSError) as exc:
-        raise Unreachable(f"cannot start SFTP on {where} ({_reason(exc)})",
-                          "check that sshd there offers SFTP, then run it again") from None
-
-
-def _private_folder() -> str:
-    """A fresh 0700 folder short enough for a unix socket path (about 100 bytes at most)."""
-    folder = tempfile.mkdtemp(prefix="wb-ssh-")
-    if len(folder) > 80:
-        os.rmdir(folder)
-        folder = tempfile.mkdtemp(prefix="wb-ssh-", dir="/tmp")
-    return folder
-
-
-async def _socket_problem(conn: Any, remote: str, user: str, exc: Exception) -> str:
-    """Why the forwarded socket failed: ask sshd to open it once more, to tell the cases apart."""
-    import asyncssh
-
-    if conn is None or isinstance(exc, OSError):
-        return _reason(exc)
-    try:
-        _, writer = await conn.open_unix_connection(remote)
-    except asyncssh.ChannelOpenError:
-        return f"sshd cannot open it: it is missing, or {user} may not use it"
-    except (asyncssh.Error, OSError):
-        return _reason(exc)
-    writer.close()
-    return _reason(exc)
-
-
-def _docker_client(path: str) -> Any:
-    """A docker client on the forwarded socket; creating it asks the engine for its API version
-    (one round trip, which also proves the socket answers: no separate ping)."""
-    from . import sdk
-
-    sdk.load()
-    import docker
-
-    return docker.DockerClient(base_url=f"unix://{path}", max_pool_size=64, timeout=120)
-
-
-def remote_engine(host: Host, env: str | None = None) -> RemoteEngine:
-    """``async with remote_engine(host, env) as engine``; ``env`` names the fix of key errors."""
-    return RemoteEngine(host, env)
-
-
-def environment_engine(env: Environment, host: Host | None = None) -> LocalEngine | RemoteEngine:
-    """``async with environment_engine(env, host) as engine``: one path for every environment.
-
-    ``host`` is one of ``env.hosts`` (optional when there is one); ignored for ``local``.
-    """
-    if env.is_local:
-        return LocalEngine()
-    if host is None:
-        if len(env.hosts) != 1:
-            raise ValueError(f"environment '{env.name}' has {len(env.hosts)} hosts: pick one")
-        host = env.hosts[0]
-    return RemoteEngine(host, env.name)

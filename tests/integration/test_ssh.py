@@ -20,7 +20,8 @@ from helpers import SSHTarget, free_port
 
 from workbench.errors import ExitCode, Unreachable
 from workbench.model import LOCAL, Environment, Host
-from workbench.ssh import connect, environment_engine, host_key, remote_engine, trust
+from workbench.ssh import connect, host_key, trust
+from workbench.tunnel import environment_engine, remote_engine
 
 pytestmark = pytest.mark.integration
 

@@ -19,11 +19,11 @@ from workbench.ssh import (
     Trusted,
     _key_problem,
     _names,
-    _resolve,
     _Target,
     _unreachable,
     fingerprint,
     known_hosts_name,
+    resolve,
     without_host,
 )
 
@@ -165,15 +165,15 @@ async def test_explicit_user_and_port_win_over_ssh_config(isolated_env: Path) ->
     (ssh / "config").write_text("Host web\n  HostName 10.9.8.7\n  Port 2200\n  User cfg\n"
                                 "  UserKnownHostsFile ~/mine/kh /etc/other_kh\n"
                                 "Host plain\n  UserKnownHostsFile none\n")
-    resolved = await _resolve(Host("web"))
+    resolved = await resolve(Host("web"))
     assert (resolved.host, resolved.port, resolved.options.username) == ("10.9.8.7", 2200, "cfg")
     assert resolved.known_hosts == (isolated_env / "mine/kh", Path("/etc/other_kh"))
     assert resolved.key_name == "[10.9.8.7]:2200"
-    resolved = await _resolve(Host("web", user="deploy", port=2222))
+    resolved = await resolve(Host("web", user="deploy", port=2222))
     assert (resolved.host, resolved.port, resolved.options.username) == (
         "10.9.8.7", 2222, "deploy")
     # 'none' never turns checking off: the default file is used
-    resolved = await _resolve(Host("plain"))
+    resolved = await resolve(Host("plain"))
     assert resolved.known_hosts == (isolated_env / ".ssh/known_hosts",)
 
 

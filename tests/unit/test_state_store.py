@@ -14,8 +14,8 @@ import pytest
 
 from workbench.errors import ExitCode, Locked, OperationFailed, Unreachable
 from workbench.lock import LOCK, EnvLock, LockInfo
-from workbench.ssh import start_sftp
 from workbench.state import LocalStore, SFTPStore, remote_root, sftp_store
+from workbench.tunnel import start_sftp
 
 HOST = "deploy@10.0.0.5:22"
 ROOT = PurePosixPath("/var/lib/workbench/shop/staging")

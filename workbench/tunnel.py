@@ -1,0 +1,181 @@
+"""The Docker engine of a host, through SSH: the host's docker socket forwarded by asyncssh to a
+private local unix socket, and the docker SDK on that (:class:`RemoteEngine`); the local engine
+for the ``local`` environment (:class:`LocalEngine`); and SFTP on the same connection.
+
+::
+
+    remote_engine(host, env)      async with: an Engine on the host's docker socket
+    environment_engine(env, host) async with: the same for any environment (local: local socket)
+    start_sftp(conn, where)       an SFTP client on a connection (one line if the server has none)
+
+Engine calls through the tunnel must run in threads (:func:`workbench.engine.blocking`): the
+forward is served by the event loop, so a blocking call on the loop would wait forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+from .engine import Engine
+from .errors import Unreachable
+from .model import DEFAULT_SOCKET, Environment, Host
+from .ssh import connect_target, reason_of, resolve
+
+if TYPE_CHECKING:
+    import asyncssh
+
+
+class LocalEngine:
+    """``async with LocalEngine() as engine``: the local engine (``DOCKER_HOST`` or socket)."""
+
+    conn: asyncssh.SSHClientConnection | None = None
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+
+    async def __aenter__(self) -> Engine:
+        self.engine = await asyncio.to_thread(Engine.local)
+        return self.engine
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.engine is not None:
+            await asyncio.to_thread(self.engine.close)
+            self.engine = None
+
+
+class RemoteEngine:
+    """``async with RemoteEngine(host, env) as engine``: the host's Docker engine over SSH.
+
+    The host's docker socket is forwarded to ``<private 0700 dir>/docker.sock`` and the docker
+    SDK talks to that. :attr:`conn` is the SSH connection (for SFTP and commands).
+    """
+
+    def __init__(self, host: Host, env: str | None = None) -> None:
+        self.host = host
+        self.env = env
+        self.conn: asyncssh.SSHClientConnection | None = None
+        self.engine: Engine | None = None
+        self.socket: str | None = None
+        """The local end of the forward."""
+        self._listener: Any = None
+        self._folder: str | None = None
+        self.user = ""
+        """The SSH user, once connected (from workbench.yaml, ~/.ssh/config or the default)."""
+        self.where = host.spec
+        """``user@host:port`` once connected, for messages."""
+
+    async def __aenter__(self) -> Engine:
+        target = await resolve(self.host)
+        self.conn = await connect_target(target, self.env)
+        remote = self.host.docker_socket or DEFAULT_SOCKET
+        user = self.user = str(target.options.username)
+        where = self.where = f"{user}@{target.address}"
+        try:
+            self._folder = _private_folder()
+            self.socket = os.path.join(self._folder, "docker.sock")
+            self._listener = await self.conn.forward_local_path(self.socket, remote)
+            client = await asyncio.to_thread(_docker_client, self.socket)
+        except Exception as exc:
+            reason = await _socket_problem(self.conn, remote, user, exc)
+            await self._close()
+            raise Unreachable(f"docker socket {remote} on {where} does not answer ({reason})",
+                              f"check that Docker runs there and that {user} may use it, or set "
+                              "docker_socket for this host in workbench.yaml") from None
+        except BaseException:
+            await self._close()
+            raise
+        self.engine = Engine(client, where=where)
+        return self.engine
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        if self.engine is not None:
+            await asyncio.to_thread(self.engine.close)
+            self.engine = None
+        if self._listener is not None:
+            self._listener.close()
+            await self._listener.wait_closed()
+            self._listener = None
+        if self.conn is not None:
+            self.conn.close()
+            await self.conn.wait_closed()
+            self.conn = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+async def start_sftp(conn: asyncssh.SSHClientConnection, where: str) -> asyncssh.SFTPClient:
+    """An SFTP client on ``conn`` (``where``: ``user@host:port``, for messages)."""
+    import asyncssh
+
+    try:
+        return await conn.start_sftp_client()
+    except asyncssh.ChannelOpenError as exc:
+        raise Unreachable(f"{where} offers no SFTP: the server refused its sftp subsystem "
+                          f"({reason_of(exc)})", "enable SFTP in that host's sshd_config (e.g. "
+                          "'Subsystem sftp internal-sftp') and reload sshd") from None
+    except (asyncssh.Error, OSError) as exc:
+        raise Unreachable(f"cannot start SFTP on {where} ({reason_of(exc)})",
+                          "check that sshd there offers SFTP, then run it again") from None
+
+
+def _private_folder() -> str:
+    """A fresh 0700 folder short enough for a unix socket path (about 100 bytes at most)."""
+    folder = tempfile.mkdtemp(prefix="wb-ssh-")
+    if len(folder) > 80:
+        os.rmdir(folder)
+        folder = tempfile.mkdtemp(prefix="wb-ssh-", dir="/tmp")
+    return folder
+
+
+async def _socket_problem(conn: Any, remote: str, user: str, exc: Exception) -> str:
+    """Why the forwarded socket failed: ask sshd to open it once more, to tell the cases apart."""
+    import asyncssh
+
+    if conn is None or isinstance(exc, OSError):
+        return reason_of(exc)
+    try:
+        _, writer = await conn.open_unix_connection(remote)
+    except asyncssh.ChannelOpenError:
+        return f"sshd cannot open it: it is missing, or {user} may not use it"
+    except (asyncssh.Error, OSError):
+        return reason_of(exc)
+    writer.close()
+    return reason_of(exc)
+
+
+def _docker_client(path: str) -> Any:
+    """A docker client on the forwarded socket; creating it asks the engine for its API version
+    (one round trip, which also proves the socket answers: no separate ping)."""
+    from . import sdk
+
+    sdk.load()
+    import docker
+
+    return docker.DockerClient(base_url=f"unix://{path}", max_pool_size=64, timeout=120)
+
+
+def remote_engine(host: Host, env: str | None = None) -> RemoteEngine:
+    """``async with remote_engine(host, env) as engine``; ``env`` names the fix of key errors."""
+    return RemoteEngine(host, env)
+
+
+def environment_engine(env: Environment, host: Host | None = None) -> LocalEngine | RemoteEngine:
+    """``async with environment_engine(env, host) as engine``: one path for every environment.
+
+    ``host`` is one of ``env.hosts`` (optional when there is one); ignored for ``local``.
+    """
+    if env.is_local:
+        return LocalEngine()
+    if host is None:
+        if len(env.hosts) != 1:
+            raise ValueError(f"environment '{env.name}' has {len(env.hosts)} hosts: pick one")
+        host = env.hosts[0]
+    return RemoteEngine(host, env.name)
