@@ -21,6 +21,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.events import Resize
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, OptionList, Static
@@ -199,6 +200,10 @@ class CompareScreen(Screen[None]):
         self.query_one("#sides", Static).update(text)
 
     # -- the table --------------------------------------------------------------------------
+    def on_resize(self, _event: Resize) -> None:
+        if self.data is not None:  # the two value columns share the width
+            self.refill()
+
     def refill(self) -> None:
         """Show the data again after a load, the toggle or the filter (the cursor stays on
         the same key when it is still shown)."""

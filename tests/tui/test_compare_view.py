@@ -149,6 +149,11 @@ async def test_c_shows_two_environments_side_by_side(make_project: MakeProject,
         assert "partial: unreachable hosts not compared" in text_of(screen, "#summary")
         # the last line counts what normalization ignored
         assert text_of(screen, "#ignored") == "ignored by normalization: 3 container ids"
+        # a wider terminal gives the values the room
+        await pilot.resize_terminal(160, 40)
+        await settle(pilot)
+        columns = [str(c.label) for c in table(screen).columns.values()]
+        assert columns[4] == "B production (deploy@prod-1.invalid; 1 unreachable)"
 
 
 async def test_secrets_show_only_same_or_differs(make_project: MakeProject,
