@@ -16,17 +16,14 @@ raised.
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import json
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fleet import DOCKER, HOST, HOST2_SOCKET, PORTS, Fleet, sh
+from fleet import DOCKER, HOST, HOST2_SOCKET, PORTS, Fleet, compare, sh
 
 
 def baseline(fleet: Fleet) -> float:
@@ -65,30 +62,8 @@ def workbench(fleet: Fleet) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--endpoints", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="wb-bench-diff-") as tmp:
-        fleet = Fleet(Path(tmp), args.endpoints)
-        try:
-            print(f"deploying {args.endpoints} endpoints to staging and prod ...", flush=True)
-            fleet.make(("staging", "prod"))
-            workbench(fleet)  # fills the bytecode cache; checks both sides were read
-            ours, theirs = [], []
-            for _ in range(args.repeat):
-                ours.append(workbench(fleet))
-                theirs.append(baseline(fleet))
-        finally:
-            fleet.clean()
-    wb, base = statistics.median(ours), statistics.median(theirs)
-    ratio = wb / base
-    print(f"diff of 2 environments x {args.endpoints} endpoints, median of {args.repeat}:")
-    print(f"  workbench diff: {wb:.3f} s")
-    print(f"  ssh docker inspect per container + difflib: {base:.3f} s")
-    print(f"  ratio: {ratio:.2f}x (goal <= 0.3x)  absolute: {wb:.3f} s (goal < 1.5 s)")
-    if ratio > 0.3 or wb >= 1.5:
-        print("  GOAL MISSED")
+    compare("diff", ("staging", "prod"), workbench, baseline,
+            "ssh docker inspect per container + difflib", 0.3, 1.5, __doc__ or "")
 
 
 if __name__ == "__main__":

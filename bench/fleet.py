@@ -10,12 +10,16 @@ is removed by :meth:`Fleet.clean`, also on failure.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
+import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -113,3 +117,37 @@ class Fleet:
                           "network": ["network", "rm"], "image": ["rmi", "-f"]}[kind]
                 sh([*docker, *remove, *ids], self.env, check=False)
             shutil.rmtree(state / self.name, ignore_errors=True)
+
+
+def compare(what: str, envs: tuple[str, ...], ours: Callable[[Fleet], float],
+            theirs: Callable[[Fleet], float], baseline: str, goal_ratio: float,
+            goal_seconds: float, doc: str) -> None:
+    """The bench's whole run: make a fleet deployed to ``envs``, time ``ours`` (once first to
+    fill the bytecode cache and check it) and ``theirs`` alternately, print the medians, the
+    ratio and the goals, and remove the fleet."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--endpoints", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix=f"wb-bench-{what}-") as tmp:
+        fleet = Fleet(Path(tmp), args.endpoints)
+        try:
+            print(f"deploying {args.endpoints} endpoints to {', '.join(envs)} ...", flush=True)
+            fleet.make(envs)
+            ours(fleet)
+            mine, peer = [], []
+            for _ in range(args.repeat):
+                mine.append(ours(fleet))
+                peer.append(theirs(fleet))
+        finally:
+            fleet.clean()
+    wb, base = statistics.median(mine), statistics.median(peer)
+    ratio = wb / base
+    print(f"{what} of {args.endpoints} endpoints x {len(envs)} environments, "
+          f"median of {args.repeat}:")
+    print(f"  workbench {what}: {wb:.3f} s")
+    print(f"  {baseline}: {base:.3f} s")
+    print(f"  ratio: {ratio:.2f}x (goal <= {goal_ratio}x)  absolute: {wb:.3f} s "
+          f"(goal < {goal_seconds:g} s)")
+    if ratio > goal_ratio or wb >= goal_seconds:
+        print("  GOAL MISSED")

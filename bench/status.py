@@ -16,16 +16,13 @@ Goals: at most 0.5x the baseline, and under 1 s. Missed goals are printed, not r
 
 from __future__ import annotations
 
-import argparse
 import json
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fleet import DOCKER, HOST, HOST2_SOCKET, PORTS, Fleet, sh
+from fleet import DOCKER, HOST, HOST2_SOCKET, PORTS, Fleet, compare, sh
 
 
 def baseline(fleet: Fleet) -> float:
@@ -57,31 +54,8 @@ def workbench(fleet: Fleet) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--endpoints", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="wb-bench-status-") as tmp:
-        fleet = Fleet(Path(tmp), args.endpoints)
-        try:
-            print(f"deploying {args.endpoints} endpoints to local, staging and prod ...",
-                  flush=True)
-            fleet.make()
-            workbench(fleet)  # fills the bytecode cache; checks every endpoint is healthy
-            ours, theirs = [], []
-            for _ in range(args.repeat):
-                ours.append(workbench(fleet))
-                theirs.append(baseline(fleet))
-        finally:
-            fleet.clean()
-    wb, base = statistics.median(ours), statistics.median(theirs)
-    ratio = wb / base
-    print(f"status of {args.endpoints} endpoints x 3 environments, median of {args.repeat}:")
-    print(f"  workbench status: {wb:.3f} s")
-    print(f"  naive ssh docker ps + inspect per container: {base:.3f} s")
-    print(f"  ratio: {ratio:.2f}x (goal <= 0.5x)  absolute: {wb:.3f} s (goal < 1 s)")
-    if ratio > 0.5 or wb >= 1.0:
-        print("  GOAL MISSED")
+    compare("status", ("local", "staging", "prod"), workbench, baseline,
+            "naive ssh docker ps + inspect per container", 0.5, 1.0, __doc__ or "")
 
 
 if __name__ == "__main__":

@@ -21,11 +21,13 @@ from helpers import (
     DEFAULT_BASE_IMAGE,
     SSHTarget,
     ci_state_dir,
+    clean,
     require_part,
     target_env,
     tcp_reachable,
 )
 from hosts import SecondHost
+from staging import Staged, stage
 
 # Variables from the real user's session that must not reach a test.
 _LEAKY_PREFIXES = ("GIT_AUTHOR_", "GIT_COMMITTER_", "WORKBENCH_", "GIT_CONFIG_")
@@ -177,3 +179,13 @@ def second_host(ssh_target: SSHTarget) -> Iterator[SecondHost]:
     yield SecondHost(f"{ssh_target.user}@{ssh_target.host}:{port}", values["WB_HOST2_NETNS"],
                      socket, Path(values["WB_HOST2_STATE"]), client)
     client.close()
+
+
+@pytest.fixture
+def staged(tmp_path: Path, isolated_env: Path, run_workbench: RunWorkbench, base_image: str,
+           ssh_target: SSHTarget, docker_client: docker.DockerClient) -> Iterator[Staged]:
+    """A project staged for deploys to the first CI host (tests/staging.py), removed after."""
+    project = stage(tmp_path, isolated_env, run_workbench, base_image, ssh_target,
+                    [ssh_target.spec])
+    yield project
+    clean(docker_client, project.name, Path("/var/lib/workbench"))

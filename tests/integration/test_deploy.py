@@ -14,13 +14,10 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import docker
 import pytest
-from helpers import SSHTarget, clean
-from staging import RunWorkbench, Staged, stage
+from staging import Staged
 from traffic import Load, release_of, served, set_release
 
 from workbench import naming
@@ -29,15 +26,6 @@ from workbench.model import load_project
 from workbench.sites import open_sites
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def staged(tmp_path: Path, isolated_env: Path, run_workbench: RunWorkbench, base_image: str,
-           ssh_target: SSHTarget, docker_client: docker.DockerClient) -> Iterator[Staged]:
-    project = stage(tmp_path, isolated_env, run_workbench, base_image, ssh_target,
-                    [ssh_target.spec])
-    yield project
-    clean(docker_client, project.name, Path("/var/lib/workbench"))
 
 
 def test_deploy_two_endpoints_then_only_the_changed_one(staged: Staged) -> None:

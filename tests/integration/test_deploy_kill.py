@@ -14,14 +14,11 @@ from __future__ import annotations
 import getpass
 import io
 import tarfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import docker
 import pytest
 from docker.models.containers import Container
-from helpers import SSHTarget, clean
-from staging import RunWorkbench, Staged, stage
+from staging import Staged
 from traffic import Load, Watched, release_of, served, set_release
 
 pytestmark = pytest.mark.integration
@@ -35,15 +32,6 @@ HELD, GO = "/tmp/wb-test-held", "/tmp/wb-test-go"
 HOLDING_NGINX = (f'#!/bin/sh\ncase " $* " in *" -t "*)\n  touch {HELD}\n  i=0\n'
                  f'  while [ ! -e {GO} ] && [ "$i" -lt 6000 ]; do sleep 0.05; i=$((i+1)); done;;\n'
                  'esac\nexec /usr/sbin/nginx "$@"\n')
-
-
-@pytest.fixture
-def staged(tmp_path: Path, isolated_env: Path, run_workbench: RunWorkbench, base_image: str,
-           ssh_target: SSHTarget, docker_client: docker.DockerClient) -> Iterator[Staged]:
-    project = stage(tmp_path, isolated_env, run_workbench, base_image, ssh_target,
-                    [ssh_target.spec])
-    yield project
-    clean(docker_client, project.name, Path("/var/lib/workbench"))
 
 
 def executable(name: str, text: str) -> bytes:

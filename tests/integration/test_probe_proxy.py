@@ -13,12 +13,9 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
-import docker
 import pytest
-from helpers import SSHTarget, clean
-from staging import RunWorkbench, Staged, stage
+from staging import Staged
 
 pytestmark = pytest.mark.integration
 
@@ -47,15 +44,6 @@ def proxied(closed_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy",)}
     env.update({name: f"http://127.0.0.1:{closed_port}" for name in PROXY_VARIABLES})
     return env
-
-
-@pytest.fixture
-def staged(tmp_path: Path, isolated_env: Path, run_workbench: RunWorkbench, base_image: str,
-           ssh_target: SSHTarget, docker_client: docker.DockerClient) -> Iterator[Staged]:
-    project = stage(tmp_path, isolated_env, run_workbench, base_image, ssh_target,
-                    [ssh_target.spec])
-    yield project
-    clean(docker_client, project.name, Path("/var/lib/workbench"))
 
 
 def workbench(staged: Staged, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -17,8 +17,8 @@ from typing import Any
 
 import docker
 import pytest
-from helpers import SSHTarget, clean
-from staging import RunWorkbench, Staged, stage
+from helpers import clean
+from staging import RunWorkbench, Staged
 
 pytestmark = pytest.mark.integration
 
@@ -26,15 +26,6 @@ L = "dev.workbench."
 POLLS = 3000
 """Looks at docker while waiting for a test run's container (0.1 s apart: a cap, not a bound
 the test relies on)."""
-
-
-@pytest.fixture
-def staged(tmp_path: Path, isolated_env: Path, run_workbench: RunWorkbench, base_image: str,
-           ssh_target: SSHTarget, docker_client: docker.DockerClient) -> Iterator[Staged]:
-    project = stage(tmp_path, isolated_env, run_workbench, base_image, ssh_target,
-                    [ssh_target.spec])
-    yield project
-    clean(docker_client, project.name, Path("/var/lib/workbench"))
 
 
 def site_images(client: docker.DockerClient, project: str) -> set[str]:
