@@ -12,11 +12,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 from conftest import SIZE, MakeProject, settle
 from helpers import SSHTarget, clean, free_port
 from hosts import SecondHost
+from staging import Staged
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static
 
@@ -367,14 +367,10 @@ def test_snapshot(snap_compare: SnapCompare, snapshot_project: Path,
 
 # -- real deployments ------------------------------------------------------------------------
 @pytest.mark.integration
-async def test_c_compares_real_staging_and_prod(
-        tmp_path: Path, isolated_env: Path, run_workbench: Any, base_image: str,
-        ssh_target: SSHTarget, docker_client: docker.DockerClient,
-        second_host: SecondHost) -> None:
-    from integration.staging import stage
-
-    project = stage(tmp_path, isolated_env, run_workbench, base_image, ssh_target,
-                    [ssh_target.spec])
+async def test_c_compares_real_staging_and_prod(staged: Staged, base_image: str,
+                                               ssh_target: SSHTarget,
+                                               second_host: SecondHost) -> None:
+    project = staged  # staging on the first CI host, removed after the test
     project.edit("workbench.yaml", "  staging:\n",
                  "  staging:\n    variables: {MODE: fast}\n")
     with (project.root / "workbench.yaml").open("a") as handle:
@@ -412,5 +408,4 @@ async def test_c_compares_real_staging_and_prod(
             assert set(versions) == {"orders", "site"}, screen.shown
             assert all(status == "same" and a for status, a in versions.values()), versions
     finally:
-        clean(docker_client, project.name, Path("/var/lib/workbench"))
         clean(second_host.client, project.name, second_host.state)
