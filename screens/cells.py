@@ -12,7 +12,7 @@ from workbench.gitstate import GitState
 from workbench.model import Endpoint, Library
 from workbench.ops.listing import TemplateState
 
-GIT_WIDTH = 22  # "main dirty ↑12 ↓3" and long branch names, cut
+GIT_WIDTH = 12  # "main dirty", "main clean"; ahead/behind and long branch names are cut
 
 
 def template_text(child: Endpoint | Library, state: TemplateState | None) -> str | Text:

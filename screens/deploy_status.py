@@ -1,4 +1,6 @@
-"""A status provider for the matrix: each endpoint's deployed version and its last release time.
+"""Status providers for the matrix: the live one (:class:`DeployStatus`.watch, health and drift
+from every host's Docker events, :mod:`workbench.ops.watch`), and a one-shot read of each
+endpoint's deployed version and its last release time (``DeployStatus()``).
 
 Called in the main screen's status worker (a thread). Each environment is read in its own thread
 (one ``asyncio.run`` each, bounded by :data:`TIMEOUT`), so a slow or unreachable host delays only
@@ -10,9 +12,11 @@ shows ``?`` in its cells, the reason in :attr:`DeployCell.reason`; nothing raise
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import datetime
 
 from rich.text import Text
 
@@ -22,7 +26,7 @@ from workbench.ops.listing import Listing
 from workbench.releases import Release
 
 from .common import failure_line
-from .matrix import Cell, CellUpdate
+from .matrix import Cell, CellUpdate, live_updates
 
 TIMEOUT = 20.0
 
@@ -34,7 +38,7 @@ class DeployCell(Cell):
     when: str = ""
     reason: str = ""
 
-    def render(self) -> Text:
+    def render(self, now: datetime | None = None) -> Text:
         if self.reason:
             return Text("?", style="bold red")
         if self.deployed and self.when:
@@ -87,7 +91,37 @@ def environment_cells(project: Project, env: Environment,
 
 
 class DeployStatus:
-    """The :class:`~screens.matrix.StatusProvider` of deployed versions."""
+    """The :class:`~screens.matrix.LiveProvider` of the TUI: called, it reads the deployed
+    versions once; :meth:`watch` keeps every cell live."""
+
+    def __init__(self, *, live: bool = True) -> None:
+        self.live = live
+        """False: only read the deployed versions once (no watcher)."""
+
+    def last_lines(self, project: Project, env: str, endpoint: str, count: int) -> list[str]:
+        """The last ``count`` log lines of the endpoint on every host of ``env``, merged in
+        time order and tagged with their host (:func:`workbench.ops.logs.stream_logs`)."""
+        from workbench.ops.logs import LogBatch, LogQuery, stream_logs
+
+        found: list[str] = []
+        lost: list[str] = []
+
+        def take(batch: LogBatch) -> None:
+            found.extend(f"{r.host}  {r.message or r.raw}" if r.host else r.message or r.raw
+                         for r in batch.records)
+            lost.extend(f"{host}: {why}" for host, why in batch.unreachable.items())
+
+        query = LogQuery(endpoints=(endpoint,), tail=count)
+        asyncio.run(asyncio.wait_for(stream_logs(project, env, query, take), TIMEOUT))
+        return found[-count:] + [f"(unreachable {line})" for line in lost]
+
+    def watch(self, listing: Listing, report: Callable[[list[CellUpdate]], None],
+              stopped: threading.Event) -> None:
+        """Watch every host of the project's environments until ``stopped`` is set."""
+        from workbench.ops.watch import watch_until
+
+        asyncio.run(watch_until(listing.project, lambda found: report(live_updates(found)),
+                                stopped))
 
     def __call__(self, listing: Listing) -> Iterator[CellUpdate]:
         project = listing.project

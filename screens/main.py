@@ -8,6 +8,7 @@ bar live in mixins beside it; its palette entries in :mod:`screens.main_commands
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
@@ -26,12 +27,14 @@ from workbench.ops.new import Created
 
 from .common import failure_line
 from .deploy_status import reasons
+from .detail import CSS_PATH as DETAIL_CSS
 from .discovery import Discovery, discover
 from .guard import has_environment_actions, hidden
 from .main_commands import main_commands
 from .main_deploy import DeployActions
 from .main_filter import FilterActions
 from .main_inspect import InspectActions
+from .main_live import LiveActions
 from .main_team import TeamActions
 from .matrix import CellUpdate, StatusProvider
 from .new_child import NewChildForm
@@ -44,10 +47,11 @@ __all__ = ["Discovery", "MainScreen", "discover"]
 PANES = ("projects", "endpoints", "environments")
 
 
-class MainScreen(DeployActions, TeamActions, FilterActions, InspectActions, Screen[None]):
+class MainScreen(DeployActions, TeamActions, FilterActions, InspectActions, LiveActions,
+                 Screen[None]):
     """Three panes over one project; the project is chosen in the first pane."""
 
-    CSS_PATH = Path(__file__).with_name("main.tcss")
+    CSS_PATH = [Path(__file__).with_name("main.tcss"), DETAIL_CSS]
     AUTO_FOCUS = "#endpoint-table"
     HELP_TITLE = "Main screen"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -82,6 +86,14 @@ class MainScreen(DeployActions, TeamActions, FilterActions, InspectActions, Scre
         Binding("u", "update", "Update", id="update", show=False,
                 tooltip="Show what the newer template version changes in the highlighted "
                 "folder (in pane 1: every folder), then apply it with y"),
+        Binding("l", "logs", "Logs", id="logs", show=False,
+                tooltip="Follow the logs of the highlighted endpoint in the highlighted "
+                "environment (pane 3), every host merged in time order; s picks a host"),
+        Binding("h", "releases", "Releases", id="releases", show=False,
+                tooltip="The release history of the highlighted endpoint in the highlighted "
+                "environment (pane 3); enter rolls back to the picked release"),
+        Binding("D", "diff", "Diff", id="diff", show=False,
+                tooltip="The highlighted environment (pane 3) against the repo, side by side"),
         Binding("slash", "filter", "Filter", id="filter",
                 tooltip="Filter the focused list as you type; esc clears it"),
         Binding("ctrl+r", "refresh", "Refresh", id="refresh",
@@ -127,6 +139,7 @@ class MainScreen(DeployActions, TeamActions, FilterActions, InspectActions, Scre
         self._env_allowed = False
         self._env_actions = has_environment_actions(self)
         self._status_reasons: dict[str, str] = {}
+        self._live_stop: threading.Event | None = None
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -136,6 +149,9 @@ class MainScreen(DeployActions, TeamActions, FilterActions, InspectActions, Scre
             yield EndpointsPane(id="endpoints")
             yield EnvironmentsPane(id="environments")
         yield Footer()  # the filter bar is mounted above it on the first "/"
+
+    def on_unmount(self) -> None:
+        self._stop_live()
 
     def on_mount(self) -> None:
         if self.discovery.error:
@@ -168,6 +184,7 @@ class MainScreen(DeployActions, TeamActions, FilterActions, InspectActions, Scre
         """Show ``root`` in the panes: its files are read in a worker (unless ``project`` is
         that, already read), then its git state."""
         if root != self.current or self.listing is None:
+            self._stop_live()
             had_listing = self.listing is not None
             self.listing = None
             self.query_one(EnvironmentsPane).clear()
@@ -257,7 +274,9 @@ class MainScreen(DeployActions, TeamActions, FilterActions, InspectActions, Scre
             self.query_one(EndpointsPane).focus_list()
         if first:
             self.refresh_bindings()
-        if self.status is not None:
+        if self.status is not None and self.live:
+            self._start_live(message.root, message.listing, self.status)  # type: ignore[arg-type]
+        elif self.status is not None:
             self._fill_status(message.root, message.listing, self.status)
 
     def on_main_screen_listing_failed(self, message: ListingFailed) -> None:
@@ -308,7 +327,8 @@ class MainScreen(DeployActions, TeamActions, FilterActions, InspectActions, Scre
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if hidden(self, action, self.selected_environment):
             return False
-        if action in ("new", "test", "deploy", "rollback", "lock", "sync", "update"):
+        if action in ("new", "test", "deploy", "rollback", "lock", "sync", "update", "releases",
+                      "logs", "diff"):
             return True if self.listing is not None else None
         if action == "open_project":
             return bool(parameters) and Path(str(parameters[0])) != self.current

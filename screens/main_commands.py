@@ -26,6 +26,12 @@ def main_commands(items: Iterable[ProjectItem]) -> Iterator[Command]:
                   "rollback")
     yield Command("Compare", "Compare two environments, or one against the repo, side by "
                   "side", "compare")
+    yield Command("Logs", "Follow the logs of the highlighted endpoint in the highlighted "
+                  "environment, every host merged in time order", "logs")
+    yield Command("Releases", "The release history of the highlighted endpoint in the "
+                  "highlighted environment (enter rolls back to one)", "releases")
+    yield Command("Diff against the repo", "The highlighted environment against the repo, "
+                  "side by side", "diff")
     yield Command("Deploy lock", "Show (and release) an environment's deploy lock", "lock")
     yield Command("Sync", "Fetch every repo of the project, fast-forward the ones behind, and "
                   "show each one's branch, ahead/behind and dirty state", "sync")

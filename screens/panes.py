@@ -23,7 +23,8 @@ from workbench.model import Endpoint, Environment, Library, Project
 from workbench.ops.listing import Row, TemplateState
 
 from .cells import GIT_WIDTH, git_text, row_key, template_text
-from .matrix import CellUpdate, Matrix
+from .detail import DetailPanel
+from .matrix import ROW_HEIGHT, CellUpdate, LiveCell, Matrix, clock
 
 __all__ = ["EndpointsPane", "EnvironmentsPane", "Pane", "ProjectItem", "ProjectsPane",
            "git_text", "row_key"]
@@ -247,7 +248,8 @@ class EndpointsPane(Pane):
 
 
 class EnvironmentsPane(Pane):
-    """The endpoint x environment matrix and the selected environment's details."""
+    """The endpoint x environment matrix, the selected environment's line, and the detail
+    panel of the highlighted endpoint x environment."""
 
     NUMBER, LABEL = 3, "Environments"
 
@@ -258,17 +260,47 @@ class EnvironmentsPane(Pane):
             super().__init__()
             self.environment = environment
 
+    AGES = 30.0
+    """Seconds between two redraws of the live cells' ages."""
+
+    class Highlighted(Message):
+        """The cursor moved to another endpoint x environment (or to none)."""
+
+        def __init__(self, endpoint: str | None, environment: Environment | None) -> None:
+            super().__init__()
+            self.endpoint, self.environment = endpoint, environment
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.project: Project | None = None
         self.matrix = Matrix((), ())
         self._announced: Environment | None = None
+        self._highlighted: tuple[str | None, str | None] = (None, None)
+        self.detail_keys = ""
+        """The keys the detail panel names (the screen sets them when it watches the hosts)."""
+        self.last_lines: dict[tuple[str, str], tuple[str, ...]] = {}
+        """(endpoint, environment) -> the last log lines read for the detail panel."""
 
     def compose(self) -> ComposeResult:
         table: DataTable[Text] = DataTable(id="matrix", cursor_type="cell", header_height=4)
         table.show_row_labels = True
         yield table
         yield Static("", id="env-detail")
+        yield DetailPanel("", id="detail")
+
+    def on_mount(self) -> None:
+        self.set_interval(self.AGES, self._redraw_ages)
+
+    def _redraw_ages(self) -> None:
+        """Ages move on without news: draw the live cells again."""
+        table = self.list_widget
+        now = clock()
+        for (endpoint, environment), cell in self.matrix.cells():
+            if isinstance(cell, LiveCell):
+                try:
+                    table.update_cell(endpoint, environment, cell.render(now))
+                except CellDoesNotExist:
+                    continue
 
     @property
     def list_widget(self) -> DataTable[Text]:
@@ -295,6 +327,8 @@ class EnvironmentsPane(Pane):
         table = self.list_widget
         table.clear(columns=True)
         self.query_one("#env-detail", Static).update("")
+        self.query_one(DetailPanel).show(None, None, self.matrix.get("", ""))
+        self.last_lines = {}
         self.note("")
 
     def redraw(self) -> None:
@@ -306,11 +340,13 @@ class EnvironmentsPane(Pane):
         for env in self.project.environments:
             table.add_column(environment_label(env), key=env.name)
         shown = 0
+        now = clock()
         for endpoint in self.project.endpoints:
             if matches(self.filter_text, endpoint.name):
-                cells = [self.matrix.get(endpoint.name, env.name).render()
+                cells = [self.matrix.get(endpoint.name, env.name).render(now)
                          for env in self.project.environments]
-                table.add_row(*cells, key=endpoint.name, label=Text(endpoint.name, style="bold"))
+                table.add_row(*cells, key=endpoint.name, label=Text(endpoint.name, style="bold"),
+                              height=ROW_HEIGHT)
                 shown += 1
         if table.row_count and column < len(self.project.environments):
             table.move_cursor(column=column)
@@ -324,12 +360,33 @@ class EnvironmentsPane(Pane):
 
     def update_cells(self, updates: list[CellUpdate]) -> None:
         table = self.list_widget
+        now = clock()
         for update in updates:
             if self.matrix.apply(update):
                 try:
-                    table.update_cell(update.endpoint, update.environment, update.cell.render())
+                    table.update_cell(update.endpoint, update.environment,
+                                      update.cell.render(now), update_width=True)
                 except CellDoesNotExist:  # filtered out: it shows on the next redraw
                     continue
+        if any((u.endpoint, u.environment) == self._highlighted for u in updates):
+            self.show_detail()
+
+    def set_last_lines(self, endpoint: str, environment: str, lines: tuple[str, ...]) -> None:
+        self.last_lines[(endpoint, environment)] = lines
+        if (endpoint, environment) == self._highlighted:
+            self.show_detail()
+
+    @property
+    def selected_endpoint(self) -> str | None:
+        return row_key(self.list_widget)
+
+    def show_detail(self) -> None:
+        """The detail panel for the highlighted endpoint x environment."""
+        endpoint, env = self.selected_endpoint, self.selected_environment
+        cell = self.matrix.get(endpoint or "", env.name if env else "")
+        lines = self.last_lines.get((endpoint or "", env.name if env else ""))
+        self.query_one(DetailPanel).show(endpoint, env, cell, keys=self.detail_keys,
+                                         lines=lines, watching=bool(self.detail_keys))
 
     @property
     def selected_environment(self) -> Environment | None:
@@ -343,11 +400,16 @@ class EnvironmentsPane(Pane):
         env = self.selected_environment
         detail = self.query_one("#env-detail", Static)
         detail.update(environment_detail(env) if env else "")
+        self.show_detail()
 
     def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
         event.stop()
         self._describe()
         env = self.selected_environment
+        spot = (self.selected_endpoint, env.name if env else None)
+        if spot != self._highlighted:
+            self._highlighted = spot
+            self.post_message(self.Highlighted(spot[0], env))
         if env != self._announced:  # moving along a column changes nothing
             self._announced = env
             self.post_message(self.Selected(env))

@@ -445,7 +445,7 @@ async def test_the_status_provider_fills_the_matrix_and_explains_a_question_mark
         raise Unreachable(f"cannot reach {env.name}", "check the host")
 
     monkeypatch.setattr(deploy_status, "read_environment", read)
-    app = WorkbenchApp(make_project(), status=DeployStatus())
+    app = WorkbenchApp(make_project(), status=DeployStatus(live=False))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         pane = app.screen.query_one("#environments")
