@@ -1,0 +1,191 @@
+"""The watcher's behaviour with scripted hosts (no Docker, no SSH): a host that cannot be
+opened is unreachable and retried on the backoff schedule, an event re-reads only its endpoint,
+a broken stream turns the cells unreachable until the host is back, and an engine without
+events is polled. Loops are bounded by counts; each test stops the watcher by cancelling it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from workbench.environments import Environment, Host
+from workbench.live import LiveUpdate, summarize
+from workbench.observed import EnvState, HostState, Instance
+from workbench.ops import watch
+from workbench.ops.watch import Watcher
+
+HOST = Host("h1", "root")
+ENV = Environment("staging", hosts=(HOST,))
+PROJECT: Any = SimpleNamespace(name="shop", environments=(ENV,),
+                               endpoints=(SimpleNamespace(name="orders"),
+                                          SimpleNamespace(name="billing")))
+
+
+class Events:
+    """A docker events stream fed by the test; ``close`` ends it."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any] | None] = []
+        self.ready = threading.Condition()
+        self.closed = False
+
+    def push(self, item: dict[str, Any] | None) -> None:
+        with self.ready:
+            self.items.append(item)
+            self.ready.notify_all()
+
+    def close(self) -> None:
+        with self.ready:
+            self.closed = True
+            self.ready.notify_all()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        while True:
+            with self.ready:
+                self.ready.wait_for(lambda: self.items or self.closed)
+                if self.closed:
+                    return
+                item = self.items.pop(0)
+            if item is None:
+                return  # the stream ended (the host went away)
+            yield item
+
+
+class Script:
+    """Scripted opens (True: the host answers), reads and event streams."""
+
+    def __init__(self, opens: list[bool], events: bool = True) -> None:
+        self.opens, self.with_events = opens, events
+        self.streams: list[Events] = []
+        self.reads = 0
+        self.waits: list[int] = []
+        self.state = "running"
+
+    def opener(self, project: Any, env: Environment) -> Any:
+        ok = self.opens.pop(0) if self.opens else True
+        script = self
+
+        @contextlib.asynccontextmanager
+        async def opened() -> AsyncIterator[tuple[list[Any], dict[str, str]]]:
+            if not ok:
+                yield [], {HOST.spec: "cannot reach root@h1:22 (refused)"}
+                return
+            api = SimpleNamespace(events=script.events)
+            store = SimpleNamespace(read=_no_records)
+            yield [SimpleNamespace(name=HOST.spec, engine=SimpleNamespace(api=api),
+                                   store=store)], {}
+
+        return opened()
+
+    def events(self, decode: bool, filters: dict[str, Any]) -> Events:
+        assert decode and filters["label"][0] == "dev.workbench.project=shop"
+        if not self.with_events:
+            raise RuntimeError("404 page not found")
+        stream = Events()
+        self.streams.append(stream)
+        return stream
+
+    async def observe(self, project: Any, env: Environment, opener: Any, key: bytes,
+                      with_images: bool = True) -> tuple[EnvState, bytes | None]:
+        self.reads += 1
+        instances = tuple(Instance(n, HOST.spec, state=self.state, version="v1",
+                                   health="healthy") for n in ("orders", "billing"))
+        return EnvState(env.name, "docker", (HostState(HOST.spec, instances=instances),)), None
+
+    def wait(self, attempt: int) -> float:
+        self.waits.append(attempt)
+        return 0.0
+
+
+async def _no_records(path: str) -> bytes:
+    return b""
+
+
+@pytest.fixture
+def script(monkeypatch: pytest.MonkeyPatch) -> Iterator[Script]:
+    made: list[Script] = []
+
+    def make(opens: list[bool], events: bool = True) -> Script:
+        found = Script(opens, events)
+        monkeypatch.setattr(watch, "observe_keyed", found.observe)
+        monkeypatch.setattr(Watcher, "_repo_side", lambda self: {})
+        made.append(found)
+        return found
+
+    yield make  # type: ignore[misc]
+    for found in made:
+        for stream in found.streams:
+            stream.close()
+
+
+async def run_until(watcher: Watcher, reports: list[list[LiveUpdate]], count: int) -> None:
+    """Run the watcher until ``count`` reports came (at most 2,000 loop turns)."""
+    task = asyncio.ensure_future(watcher.run())
+    for _ in range(2000):
+        if len(reports) >= count or task.done():
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert len(reports) >= count, reports
+
+
+def health(updates: list[LiveUpdate]) -> dict[str, str]:
+    return {u.endpoint: summarize(u.rows).health for u in updates}
+
+
+async def test_an_unreachable_host_is_retried_and_comes_back(script: Any) -> None:
+    found: Script = script([False, False, True])
+    reports: list[list[LiveUpdate]] = []
+    watcher = Watcher(PROJECT, reports.append, opener=found.opener, wait=found.wait)
+    await run_until(watcher, reports, 3)
+    assert health(reports[0]) == {"billing": "unreachable", "orders": "unreachable"}
+    assert reports[0][0].rows[0].unreachable == "cannot reach root@h1:22 (refused)"
+    assert health(reports[2]) == {"billing": "healthy", "orders": "healthy"}
+    assert found.waits[:2] == [0, 1]  # the backoff schedule's first two steps
+
+
+async def test_an_event_rereads_only_its_endpoint_and_a_broken_stream_is_unreachable(
+        script: Any) -> None:
+    found: Script = script([True, True])
+    reports: list[list[LiveUpdate]] = []
+    watcher = Watcher(PROJECT, reports.append, opener=found.opener, wait=found.wait)
+    task = asyncio.ensure_future(run_until(watcher, reports, 4))
+    for _ in range(2000):
+        if reports:
+            break
+        await asyncio.sleep(0.01)
+    assert [u.endpoint for u in reports[0]] == ["billing", "orders"]
+    found.state = "exited"
+    found.streams[0].push({"Type": "container", "Action": "die", "Actor": {"Attributes": {
+        "dev.workbench.project": "shop", "dev.workbench.env": "staging",
+        "dev.workbench.endpoint": "orders", "dev.workbench.role": "app"}}})
+    for _ in range(2000):
+        if len(reports) > 1:
+            break
+        await asyncio.sleep(0.01)
+    assert [u.endpoint for u in reports[1]] == ["orders"] and health(reports[1]) == {
+        "orders": "down"}
+    found.state = "running"
+    found.streams[0].push(None)  # the host went away: its stream ends
+    await task
+    assert health(reports[2]) == {"billing": "unreachable", "orders": "unreachable"}
+    assert "event stream ended" in reports[2][0].rows[0].unreachable
+    assert health(reports[3]) == {"billing": "healthy", "orders": "healthy"}  # back again
+    assert found.waits[0] == 0
+
+
+async def test_an_engine_without_events_is_polled(script: Any) -> None:
+    found: Script = script([True], events=False)
+    reports: list[list[LiveUpdate]] = []
+    watcher = Watcher(PROJECT, reports.append, opener=found.opener, wait=found.wait, poll=0)
+    await run_until(watcher, reports, 3)
+    assert found.reads >= 3 and not found.streams
+    assert {u.source for batch in reports for u in batch} == {"polling"}
