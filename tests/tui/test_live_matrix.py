@@ -99,6 +99,36 @@ def test_the_detail_panel_names_hosts_health_releases_drift_and_lines() -> None:
     assert "last lines\n  h1  GET /orders 200" in read and "listening" not in read
 
 
+# -- keys -----------------------------------------------------------------------------------------
+async def test_the_detail_keys_are_in_help_and_palette_and_can_be_remapped(
+        make_project: Any) -> None:
+    from screens.app import binding_ids
+    from screens.help import HelpScreen
+    from screens.palette import commands_for
+    from workbench import settings
+
+    assert {"logs", "releases", "diff"} <= binding_ids()
+    path = settings.settings_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("keys:\n  releases: H\n", encoding="utf-8")
+    app = WorkbenchApp(make_project(), settings=settings.load(binding_ids()))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        titles = {c.title for c in commands_for(app.screen)}
+        assert {"Logs", "Releases", "Diff against the repo"} <= titles
+        await pilot.press("3", "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        keys = {k.binding_id: k.keys for k in app.screen.keys}
+        assert (keys["logs"], keys["releases"], keys["diff"]) == (("l",), ("H",), ("D",))
+        await pilot.press("escape", "h")
+        assert isinstance(app.screen, MainScreen)  # h is free now
+        await pilot.press("H")
+        assert isinstance(app.screen, ReleasePicker)
+        assert (app.screen.env, app.screen.endpoint) == ("local", "orders")
+        await pilot.press("escape")
+        await settle(pilot)
+
+
 # -- the snapshot -------------------------------------------------------------------------------
 def _rows(env: str, endpoint: str, *hosts: tuple[str, Instance | None, Release | None,
                                                   tuple[str, ...], str]) -> tuple[Row, ...]:
