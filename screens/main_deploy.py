@@ -77,7 +77,10 @@ class DeployActions(_Base):
         self.app.push_screen(picker, picked)
 
     def _deployed(self, _result: object = None) -> None:
-        """Back from a deploy or rollback: read the matrix's versions again."""
+        """Back from a deploy or rollback: read the matrix's versions again (a live matrix
+        has seen the containers start already)."""
+        if getattr(self, "live", False):
+            return
         if self.status is not None and self.listing is not None and self.current is not None:
             self._fill_status(self.current, self.listing, self.status)
 

@@ -189,3 +189,18 @@ async def test_an_engine_without_events_is_polled(script: Any) -> None:
     await run_until(watcher, reports, 3)
     assert found.reads >= 3 and not found.streams
     assert {u.source for batch in reports for u in batch} == {"polling"}
+
+
+async def test_a_repo_that_cannot_be_read_flags_no_drift(script: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    found: Script = script([True])
+
+    def broken(self: Watcher) -> dict[str, Any]:
+        raise OSError("endpoints/orders/Dockerfile: permission denied")
+
+    monkeypatch.setattr(Watcher, "_repo_side", broken)
+    reports: list[list[LiveUpdate]] = []
+    watcher = Watcher(PROJECT, reports.append, opener=found.opener, wait=found.wait)
+    await run_until(watcher, reports, 1)
+    assert health(reports[0]) == {"billing": "healthy", "orders": "healthy"}
+    assert [summarize(u.rows).drift for u in reports[0]] == [(), ()]  # not "removed"

@@ -100,13 +100,14 @@ class Watcher:
                 sides[env.name] = once
         return sides
 
-    async def _wanted(self, env: str, env_key: bytes | None) -> tuple[dict[str, ReleaseInput],
-                                                                      bool]:
+    async def _wanted(self, env: str, env_key: bytes | None
+                      ) -> tuple[dict[str, ReleaseInput] | None, bool]:
+        """The repo's side of ``env`` (None when it cannot be worked out: no drift then)."""
         assert self._repo is not None
         try:
             inputs = (await asyncio.shield(self._repo)).get(env, {})
         except Exception:  # the repo cannot be packed: no drift, the cells still show
-            return {}, False
+            return None, False
         judged = bool(env_key) and env not in self._notes
         return ({n: keyed(i, env_key) if judged and env_key else i for n, i in inputs.items()},
                 judged)
@@ -141,7 +142,11 @@ class Watcher:
         if state.unreachable:
             raise _Down(next(iter(state.unreachable.values())))
         wanted, judged = await self._wanted(env.name, env_key)
-        rows = rows_of(state, wanted, judged)
+        if wanted is None:  # only what the hosts tell: "missing", never "removed" or "code"
+            rows = [replace(r, drift=tuple(f for f in r.drift if f == "missing"))
+                    for r in rows_of(state, {}, False)]
+        else:
+            rows = rows_of(state, wanted, judged)
         names = {r.endpoint for r in rows} if only is None else only
         records = await asyncio.gather(*(releases.history(site.store, n) for n in names))
         host = site.name
