@@ -12,11 +12,15 @@ Two ways to put records of many sources in order:
   and the sorted streams are k-way merged (:func:`merge_sorted`): a full sort of what was read.
 - **Following**: a :class:`ReorderWindow` holds each record at most ``hold`` seconds after it
   arrived (default :data:`HOLD` = 0.5 s) and at most ``limit`` records in all (default
-  :data:`LIMIT` = 20,000). On each :meth:`~ReorderWindow.drain` it releases, in time order, every
-  record up to the last one whose hold time is over, and, when more than ``limit`` are held,
-  the earliest ones beyond the limit. So lines that arrive within the window of each other come
-  out in time order; a line that arrives later than that, behind a line already released, is
-  released at once, marked ``late`` and counted (it is never dropped or held back further).
+  :data:`LIMIT` = 50,000). On each :meth:`~ReorderWindow.drain` it releases, in time order:
+  every record up to the last one whose hold time is over; every record no later than what each
+  source still sending (one heard from within ``hold``) has already sent (its watermark: such a
+  record cannot be overtaken by that source, so it need not wait); and, when more than
+  ``limit`` are held, the earliest ones beyond the limit. So lines that arrive within the window
+  of each other come out in time order, and a backlog read from several hosts at different
+  speeds is merged as it comes; a line that arrives later than that, behind a line already
+  released, is released at once, marked ``late`` and counted (never dropped, never held back
+  further).
 
 :class:`LineFilter` is the ``--grep`` regex over what is shown (level, message, fields, raw).
 """
@@ -25,16 +29,17 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from heapq import merge
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 HOLD = 0.5
 """Seconds a followed line may wait for earlier lines of other sources."""
-LIMIT = 20_000
+LIMIT = 50_000
 """Most lines held by the reorder window."""
 
 LEVEL_KEYS = ("level", "severity", "lvl", "levelname", "log.level")
@@ -45,9 +50,10 @@ LEVELS = {"warn": "warning", "err": "error", "fatal": "critical", "crit": "criti
 """Spellings folded onto debug, info, warning, error, critical (others are kept, lower-case)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LogRecord:
-    """One log line of one container, parsed."""
+    """One log line of one container, parsed. Treat it as read-only (it is not frozen only
+    because a frozen dataclass takes 5 times as long to make, per line)."""
 
     time: str
     """Docker's timestamp, RFC 3339 UTC with 9 fractional digits ("" when the line had none)."""
@@ -115,10 +121,15 @@ def parse_text(text: str, source: str, time: str = "") -> LogRecord:
         return LogRecord(time, source, text)
     if not isinstance(value, dict):
         return LogRecord(time, source, text)
-    fields = dict(value)
-    level = _pop_first(fields, LEVEL_KEYS)
-    message = _pop_first(fields, MESSAGE_KEYS)
-    _pop_first(fields, TIME_KEYS)  # Docker's timestamp is the one lines are ordered by
+    fields: dict[str, Any] = value  # a fresh dict: ours to take keys out of
+    level = fields.pop("level", None)
+    if level is None:
+        level = _pop_first(fields, LEVEL_KEYS)
+    message = fields.pop("msg", None)
+    if message is None:
+        message = _pop_first(fields, MESSAGE_KEYS)
+    if fields.pop("ts", None) is None:  # Docker's timestamp is the one lines are ordered by
+        _pop_first(fields, TIME_KEYS)
     return LogRecord(time, source, text, level_name(level),
                      "" if message is None else str(message), fields)
 
@@ -144,10 +155,18 @@ def _pop_first(fields: dict[str, Any], keys: Sequence[str]) -> object:
     return None
 
 
+_QUOTED = re.compile(r'[\s"=]')
+
+
 def show_value(value: object) -> str:
-    """A field's value in plain output: text as is when it has no space, else JSON."""
-    if isinstance(value, str) and value and not any(c.isspace() or c in '"=' for c in value):
-        return value
+    """A field's value in plain output: text as is when it has no space, ``"`` or ``=``, a
+    number as is, else JSON."""
+    kind = type(value)
+    if kind is str:
+        if value and not _QUOTED.search(value):  # type: ignore[arg-type]
+            return value  # type: ignore[return-value]
+    elif kind is int or kind is float:
+        return repr(value)
     return json.dumps(value, default=str, ensure_ascii=False)
 
 
@@ -162,9 +181,11 @@ def plain(record: LogRecord, with_time: bool = True, with_source: bool = True) -
         head.append(record.source)
     if not record.parsed:
         return " ".join([*head, record.raw])
-    body = [record.level.upper() or "-", record.message]
-    body += [f"{key}={show_value(value)}" for key, value in record.fields.items()]
-    return " ".join([*head, *body])
+    head.append(record.level.upper() or "-")
+    head.append(record.message)
+    for key, value in record.fields.items():
+        head.append(f"{key}={show_value(value)}")
+    return " ".join(head)
 
 
 def short_time(time: str) -> str:
@@ -222,6 +243,10 @@ class ReorderWindow:
         self.hold = hold
         self.limit = limit
         self._held: list[tuple[str, float, int, LogRecord]] = []
+        self._seen: dict[str, str] = {}
+        """source -> the latest time it sent"""
+        self._heard: dict[str, float] = {}
+        """source -> when it last sent something"""
         self._sorted = True
         self._seq = 0
         self.last = ""
@@ -232,11 +257,15 @@ class ReorderWindow:
         return len(self._held)
 
     def add(self, records: Iterable[LogRecord], now: float) -> None:
-        held = self._held
+        held, seen, heard = self._held, self._seen, self._heard
         seq = self._seq
         for record in records:
-            held.append((record.time, now, seq, record))
+            time, source = record.time, record.source
+            held.append((time, now, seq, record))
             seq += 1
+            if time > seen.get(source, ""):
+                seen[source] = time
+            heard[source] = now
         self._seq = seq
         self._sorted = False
 
@@ -257,6 +286,9 @@ class ReorderWindow:
                 if held[index][1] <= ripe:
                     cut = index + 1
                     break
+            sending = [t for s, t in self._seen.items() if self._heard[s] > ripe]
+            if sending:
+                cut = max(cut, bisect_right(held, min(sending), key=itemgetter(0)))
         if not cut:
             return []
         out = [item[3] for item in held[:cut]]

@@ -152,11 +152,14 @@ def read_lines(proc: subprocess.Popen[str]) -> queue.Queue[str | None]:
     return lines
 
 
-def wait_for(lines: queue.Queue[str | None], wanted: str, seen: list[str]) -> None:
+def wait_for(proc: subprocess.Popen[str], lines: queue.Queue[str | None], wanted: str,
+             seen: list[str]) -> None:
     """Read lines until one holds ``wanted`` (the get timeout only guards against a hang)."""
     for _ in range(100_000):
         line = lines.get(timeout=120)
-        assert line is not None, "the stream ended early:\n" + "".join(seen)
+        if line is None:
+            err = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"the stream ended early:\n{''.join(seen)}\n{err}")
         seen.append(line)
         if wanted in line:
             return
@@ -167,25 +170,40 @@ def test_follow_streams_new_lines_and_stops_on_sigint(pair: Staged,
                                                        second_host: SecondHost) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "workbench", "--batch", "logs", "--env",
                              "staging", "--follow", "--tail", "5"], cwd=pair.root,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+                            preexec_fn=default_sigint)
     try:
         lines, seen = read_lines(proc), []
         run = uuid.uuid4().hex[:8]
         # The backlog shows first; then each new request, as it happens, from either host.
-        wait_for(lines, "plain hello ***", seen)
+        wait_for(proc, lines, "plain hello ***", seen)
         for index, (host, endpoint) in enumerate(((1, "billing"), (2, "orders"), (2, "billing"))):
             marker = f"f{index}-{run}"
             hit(pair, second_host, host, endpoint, marker)
-            wait_for(lines, marker, seen)
+            wait_for(proc, lines, marker, seen)
             assert f"{endpoint}@" in seen[-1] and " INFO request " in seen[-1]
         proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=60)
+        try:
+            proc.wait(timeout=60)  # a hang guard only
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler: every thread's stack on stderr
+            proc.wait(timeout=30)
+            raise AssertionError("no exit after SIGINT:\n" + (proc.stderr.read()
+                                                               if proc.stderr else "")) from None
+        err = proc.stderr.read() if proc.stderr else ""
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
+
+
+def default_sigint() -> None:
+    """In the child: SIGINT as a terminal's Ctrl-C gives it (a shell starting pytest in the
+    background leaves SIGINT ignored, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def ssh_sockets(ports: set[int]) -> int:

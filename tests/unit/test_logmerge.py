@@ -87,10 +87,24 @@ def test_the_window_orders_lines_that_arrive_within_it() -> None:
     window = ReorderWindow(hold=0.5, limit=100)
     window.add([rec(2, "a@h"), rec(4, "a@h")], now=10.0)
     window.add([rec(1, "b@h"), rec(3, "b@h")], now=10.2)  # earlier lines, later arrival
-    assert window.drain(10.3) == []  # nothing ripe yet
-    out = window.drain(10.55)  # the first arrivals are ripe: release up to the last ripe one
-    assert [r.time for r in out] == [stamp(1), stamp(2), stamp(3), stamp(4)]
+    # Both sources are sending: what is no later than both have sent (3) may go now.
+    assert [r.time for r in window.drain(10.3)] == [stamp(1), stamp(2), stamp(3)]
+    assert window.drain(10.4) == []  # 4 waits: b may still send something earlier
+    assert [r.time for r in window.drain(10.55)] == [stamp(4)]  # its hold time is over
     assert window.late == 0 and len(window) == 0
+
+
+def test_a_slow_source_holds_back_a_fast_one_until_the_hold_time() -> None:
+    window = ReorderWindow(hold=0.5, limit=100)
+    window.add([rec(s, "fast@h1") for s in (1, 2, 3, 4, 5)], now=0.0)
+    window.add([rec(1, "slow@h2", nanos=5)], now=0.0)
+    assert [r.source for r in window.drain(0.1)] == ["fast@h1", "slow@h2"]  # up to 1.000000005
+    window.add([rec(3, "slow@h2")], now=0.3)  # the slow one catches up
+    out = window.drain(0.35)
+    assert [(r.time, r.source) for r in out] == [(stamp(2), "fast@h1"), (stamp(3), "fast@h1"),
+                                                 (stamp(3), "slow@h2")]
+    assert [r.time for r in window.drain(0.6)] == [stamp(4), stamp(5)]
+    assert window.late == 0
 
 
 def test_a_line_later_than_the_window_is_released_at_once_and_marked_late() -> None:
@@ -105,8 +119,9 @@ def test_a_line_later_than_the_window_is_released_at_once_and_marked_late() -> N
 
 def test_the_window_releases_the_earliest_lines_beyond_its_limit() -> None:
     window = ReorderWindow(hold=5.0, limit=3)
-    window.add([rec(s) for s in (9, 2, 7, 4, 5)], now=0.0)
-    assert [r.time for r in window.drain(0.1)] == [stamp(2), stamp(4)]
+    window.add([rec(s, "a@h") for s in (9, 2, 7, 4, 5)], now=0.0)
+    window.add([rec(1, "b@h")], now=0.0)  # b has sent only second 1: the rest must wait
+    assert [r.time for r in window.drain(0.1)] == [stamp(1), stamp(2), stamp(4)]
     assert len(window) == 3
     assert [r.time for r in window.drain(0.2, everything=True)] == [stamp(5), stamp(7),
                                                                     stamp(9)]
@@ -176,3 +191,10 @@ def test_bad_grep_and_tail_are_bad_input() -> None:
     for bad in ("-1", "ten", ""):
         with pytest.raises(BadInput, match="--tail"):
             parse_tail(bad)
+
+
+def test_docker_timestamps_become_dockers_since() -> None:
+    from workbench.ops.logs import unix_time
+
+    moment = datetime(2026, 11, 30, 12, 0, 1, tzinfo=UTC).timestamp()
+    assert unix_time(stamp(1, 123456789)) == f"{int(moment)}.123456789"

@@ -23,7 +23,7 @@ environment's secret values, :mod:`workbench.redact`), parsed and filtered on th
 waits in a bounded per-container inbox: when the loop falls behind, the oldest lines are dropped
 and counted (as :class:`~workbench.logstream.LogPump` does). Without ``follow`` every container's
 log is read to its end and the sorted logs are k-way merged; with ``follow`` a
-:class:`~workbench.logmerge.ReorderWindow` (0.5 s, 20,000 lines) orders lines as they come.
+:class:`~workbench.logmerge.ReorderWindow` (0.5 s, 50,000 lines) orders lines as they come.
 """
 
 from __future__ import annotations
@@ -155,8 +155,12 @@ class _Inbox:
 @dataclass(slots=True)
 class _Reader:
     inbox: _Inbox
+    """Lines as they come (following) or every line (not following)."""
+    backlog: _Inbox
+    """Following: the lines that were there when it started."""
     host: str
     stream: Stream
+    caught_up: threading.Event = field(default_factory=threading.Event)
     future: asyncio.Future[None] | None = None
 
 
@@ -207,7 +211,8 @@ async def stream_logs(project: Project, env_name: str, query: LogQuery, emit: Em
                 for endpoint, container_id in item:
                     source = f"{endpoint}@{labels.get(site.name, site.name)}"
                     limit = query.buffer or (BUFFER if query.follow else READ_ALL)
-                    reader = _Reader(_Inbox(source, limit), site.name, Stream())
+                    reader = _Reader(_Inbox(source, limit), _Inbox(source, READ_ALL),
+                                     site.name, Stream())
                     reader.future = follow(_reading(site.engine, container_id, query, redactor,
                                                     reader), reader.stream)
                     readers.append(reader)
@@ -223,8 +228,11 @@ async def stream_logs(project: Project, env_name: str, query: LogQuery, emit: Em
 
 async def _follow(readers: list[_Reader], query: LogQuery, emit: Emit, stop: asyncio.Event,
                   unreachable: dict[str, str]) -> tuple[int, int, int]:
+    """What is there, fully sorted, once every reader has read it; then what comes, through
+    the reorder window."""
     window = ReorderWindow(query.hold, query.limit)
     lines = dropped_total = 0
+    backlog = True
     stopped = asyncio.ensure_future(stop.wait())
     try:
         while True:
@@ -235,6 +243,19 @@ async def _follow(readers: list[_Reader], query: LogQuery, emit: Emit, stop: asy
                                return_when=asyncio.FIRST_COMPLETED)
             ended = not any(r.future is not None and not r.future.done() for r in readers)
             lost = _lost(readers, unreachable)
+            if backlog:
+                if not (ended or stop.is_set() or all(r.caught_up.is_set() for r in readers)):
+                    if lost:
+                        _emit(emit, [], 0, lost)
+                    continue
+                backlog = False
+                merged, dropped = _merge([r.backlog for r in readers])
+                if merged:
+                    window.last = merged[-1].time
+                lines += len(merged)
+                dropped_total += dropped
+                _emit(emit, merged, dropped, lost)
+                lost = {}
             dropped = _take(readers, window, time.monotonic())
             out = window.drain(time.monotonic(), everything=ended or stop.is_set())
             lines += len(out)
@@ -242,7 +263,21 @@ async def _follow(readers: list[_Reader], query: LogQuery, emit: Emit, stop: asy
             _emit(emit, out, dropped, lost)
     finally:
         stopped.cancel()
+    if backlog:  # stopped or ended before every reader caught up: show what was read
+        merged, dropped = _merge([r.backlog for r in readers])
+        _emit(emit, merged, dropped, _lost(readers, unreachable))
+        lines, dropped_total = lines + len(merged), dropped_total + dropped
     return lines, dropped_total, window.late
+
+
+def _merge(inboxes: Iterable[_Inbox]) -> tuple[list[LogRecord], int]:
+    """Every record the inboxes hold, in time order (a k-way merge), and what they dropped."""
+    streams, dropped = [], 0
+    for inbox in inboxes:
+        records, lost = inbox.take()
+        streams.append(sort_records(records))
+        dropped += lost
+    return list(merge_sorted(streams)), dropped
 
 
 def _take(readers: Iterable[_Reader], window: ReorderWindow, now: float) -> int:
@@ -268,12 +303,7 @@ async def _read_all(readers: list[_Reader], emit: Emit, stop: asyncio.Event,
     finally:
         stopped.cancel()
     lost = _lost(readers, unreachable)
-    streams, dropped = [], 0
-    for reader in readers:
-        records, lost_lines = reader.inbox.take()
-        streams.append(sort_records(records))
-        dropped += lost_lines
-    merged = list(merge_sorted(streams))
+    merged, dropped = _merge(r.inbox for r in readers)
     _emit(emit, merged, dropped, lost)
     return len(merged), dropped, 0
 
@@ -314,27 +344,42 @@ async def _close(readers: list[_Reader]) -> None:
 
 def _reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redactor,
              reader: _Reader) -> Callable[[], None]:
-    """The body of one reader thread: the container's log, masked, parsed and filtered."""
+    """The body of one reader thread: the container's log, masked, parsed and filtered.
+
+    Following, it reads in two requests: what is there (into ``reader.backlog``, merged with
+    the other containers' by a full sort), then, from the last timestamp read on, the lines
+    that come (into ``reader.inbox``, through the reorder window). A backlog read at uneven
+    speeds from several hosts would otherwise outrun any window."""
     from ..engine import _body
     from ..logstream import DockerLogDecoder
 
-    source, feed, stream = reader.inbox.source, reader.inbox.feed, reader.stream
+    source, stream = reader.inbox.source, reader.stream
     keep = LineFilter(query.grep)
-    params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1,
-                              "follow": 1 if query.follow else 0}
+    params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0}
     if query.since is not None:
         params["since"] = f"{query.since:.9f}"
     if query.tail is not None:
         params["tail"] = str(query.tail)
+    newest = [""]
 
-    def take(lines: list[str]) -> None:
-        if redactor:
-            lines = redactor(lines)
-        records = keep([parse_line(line, source) for line in lines])
-        if records:
-            feed(records)
+    def read(params: dict[str, Any], feed: Callable[[list[LogRecord]], None]) -> None:
+        after = newest[0]
 
-    def run() -> None:
+        def take(lines: list[str]) -> None:
+            if not lines:
+                return
+            if redactor:
+                lines = redactor(lines)
+            records = [parse_line(line, source) for line in lines]
+            last = max(r.time for r in records)
+            if last > newest[0]:
+                newest[0] = last
+            if after:  # the backlog had lines up to ``after``: they were shown
+                records = [r for r in records if r.time > after]
+            records = keep(records)
+            if records:
+                feed(records)
+
         api = engine.api
         url = f"{api.base_url}/v{api.api_version}/containers/{container_id}/logs"
         try:
@@ -352,9 +397,7 @@ def _reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redac
         decoder = DockerLogDecoder()
         try:
             for chunk in _body(response):
-                lines = decoder.feed(chunk)
-                if lines:
-                    take(lines)
+                take(decoder.feed(chunk))
             take(decoder.finish())
         except Exception:
             if not stream.closed:
@@ -362,7 +405,31 @@ def _reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redac
         finally:
             response.close()
 
+    def run() -> None:
+        if not query.follow:
+            read(params, reader.inbox.feed)
+            return
+        try:
+            read(params, reader.backlog.feed)
+        finally:
+            reader.caught_up.set()
+        if stream.closed:
+            return
+        live = {**params, "follow": 1}
+        if newest[0]:  # from the last line read on (Docker's since includes it: skipped)
+            live.pop("tail", None)
+            live["since"] = unix_time(newest[0])
+        read(live, reader.inbox.feed)
+
     return run
+
+
+def unix_time(stamp: str) -> str:
+    """A normalized Docker timestamp as ``seconds.nanoseconds`` (Docker's ``since``)."""
+    from datetime import datetime
+
+    whole = datetime.fromisoformat(stamp[:19] + "+00:00")
+    return f"{int(whole.timestamp())}.{stamp[20:29]}"
 
 
 async def _containers(project: Project, env: Environment, site: Site,
