@@ -283,7 +283,7 @@ class Engine:
             return
         decoder = DockerLogDecoder()
         try:
-            for chunk in _body(response):
+            for chunk in body_chunks(response):
                 lines = decoder.feed(chunk)
                 if lines:
                     out(lines)
@@ -348,7 +348,7 @@ class _TextLines:
         return [rest] if rest else []
 
 
-def _body(response: Any, size: int = 65536) -> Iterator[bytes]:
+def body_chunks(response: Any, size: int = 65536) -> Iterator[bytes]:
     """A streamed response's body in reads of whatever has arrived (at most ``size`` bytes).
 
     urllib3 yields a chunked body one HTTP chunk at a time, and Docker sends one chunk per log

@@ -350,7 +350,7 @@ def _reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redac
     the other containers' by a full sort), then, from the last timestamp read on, the lines
     that come (into ``reader.inbox``, through the reorder window). A backlog read at uneven
     speeds from several hosts would otherwise outrun any window."""
-    from ..engine import _body
+    from ..engine import body_chunks
     from ..logstream import DockerLogDecoder
 
     source, stream = reader.inbox.source, reader.stream
@@ -396,7 +396,7 @@ def _reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redac
                                  f"({response.status_code})", "check the engine's log")
         decoder = DockerLogDecoder()
         try:
-            for chunk in _body(response):
+            for chunk in body_chunks(response):
                 take(decoder.feed(chunk))
             take(decoder.finish())
         except Exception:
@@ -436,17 +436,17 @@ async def _containers(project: Project, env: Environment, site: Site,
                       wanted: Sequence[str]) -> list[tuple[str, str]]:
     """(endpoint, container id) of each endpoint's current container on the host."""
     from .. import releases
-    from .observe import _current_containers, _label, _list
+    from .observe import current_containers, label_of, list_apps
 
-    listing = await blocking(lambda: _list(site, project.name, env.name))
-    names = sorted({e.name for e in project.endpoints} | {_label(c, "endpoint") for c in listing})
+    listing = await blocking(lambda: list_apps(site, project.name, env.name))
+    names = sorted({e.name for e in project.endpoints} | {label_of(c, "endpoint") for c in listing})
     if wanted:
         names = [n for n in names if n in wanted]
     records = await asyncio.gather(*(releases.history(site.store, n) for n in names))
     current = {n: r for n, rs in zip(names, records, strict=True)
                if (r := releases.current(rs, site.name)) is not None}
-    chosen = _current_containers([c for c in listing if _label(c, "endpoint") in names], current)
-    return [(_label(c, "endpoint"), str(c["Id"])) for c in chosen]
+    chosen = current_containers([c for c in listing if label_of(c, "endpoint") in names], current)
+    return [(label_of(c, "endpoint"), str(c["Id"])) for c in chosen]
 
 
 def _redactor(project: Project, env: Environment) -> tuple[Redactor, list[str]]:

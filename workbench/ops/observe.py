@@ -77,16 +77,16 @@ async def _host(project: Project, env: Environment, site: Site, key: bytes,
                 secret_hint: Mapping[str, frozenset[str]], with_images: bool) -> HostState:
     names = [e.name for e in project.endpoints]
     listing, records, routes = await asyncio.gather(
-        blocking(lambda: _list(site, project.name, env.name)),
+        blocking(lambda: list_apps(site, project.name, env.name)),
         asyncio.gather(*(releases.history(site.store, n) for n in names)),
         blocking(lambda: _routes(site, project.name, env.name)))
     by_endpoint = dict(zip(names, records, strict=True))
-    for name in {_label(c, "endpoint") for c in listing} - set(by_endpoint):
+    for name in {label_of(c, "endpoint") for c in listing} - set(by_endpoint):
         by_endpoint[name] = await releases.history(site.store, name)  # removed from the repo
     current = {n: r for n, rs in by_endpoint.items()
                if (r := releases.current(rs, site.name)) is not None}
     last = {n: rs[-1] for n, rs in by_endpoint.items() if rs}
-    chosen = _current_containers(listing, current)
+    chosen = current_containers(listing, current)
     ports = {e.name: e.port for e in project.endpoints}
     for name, record in current.items():
         ports.setdefault(name, int(record.endpoint_config.get("port") or 0))
@@ -132,18 +132,18 @@ async def _health(site: Site, instance: Instance, data: Mapping[str, Any], port:
     return "healthy" if code == "200" else f"unhealthy ({code})"
 
 
-def _list(site: Site, project: str, env: str) -> list[dict[str, Any]]:
+def list_apps(site: Site, project: str, env: str) -> list[dict[str, Any]]:
     filters = {"label": [f"{LABEL}project={project}", f"{LABEL}env={env}", f"{LABEL}role=app"]}
     return list(site.engine.api.containers(all=True, filters=filters))
 
 
-def _current_containers(listing: Sequence[dict[str, Any]],
+def current_containers(listing: Sequence[dict[str, Any]],
                         current: Mapping[str, Release]) -> list[dict[str, Any]]:
     """Per endpoint, the container that serves it: the current release's when it exists,
     else the newest running one (stopped ones kept for rollback are history)."""
     by_endpoint: dict[str, list[dict[str, Any]]] = {}
     for container in sorted(listing, key=lambda c: int(c.get("Created") or 0), reverse=True):
-        by_endpoint.setdefault(_label(container, "endpoint"), []).append(container)
+        by_endpoint.setdefault(label_of(container, "endpoint"), []).append(container)
     chosen = []
     for endpoint, containers in sorted(by_endpoint.items()):
         release = current.get(endpoint)
@@ -244,7 +244,7 @@ def seal(key: bytes, name: str, value: str) -> Sealed:
     return Sealed(hmac.new(key, f"{name}\0{value}".encode(), hashlib.sha256).hexdigest())
 
 
-def _label(container: Mapping[str, Any], name: str) -> str:
+def label_of(container: Mapping[str, Any], name: str) -> str:
     return str((container.get("Labels") or {}).get(f"{LABEL}{name}", ""))
 
 
