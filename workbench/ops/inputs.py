@@ -42,17 +42,19 @@ class ReleaseInput:
 
 def gather(project: Project, env: Environment, endpoints: Sequence[Endpoint],
            build_args: Mapping[str, str] = MappingProxyType({}), *,
-           with_secrets: bool = True) -> dict[str, ReleaseInput]:
+           with_secrets: bool = True, with_git: bool = True) -> dict[str, ReleaseInput]:
     """Each endpoint's input, by name (packs the build contexts; blocks: call in a thread).
-    ``with_secrets=False`` leaves the secrets out (:func:`for_env` adds them per env)."""
+    ``with_secrets=False`` leaves the secrets out (:func:`for_env` adds them per env);
+    ``with_git=False`` asks git nothing (sha "" and not dirty: status needs no git state)."""
     result = {}
-    with GitStates([endpoint.path for endpoint in endpoints]) as git:  # run while we pack
+    paths = [endpoint.path for endpoint in endpoints] if with_git else []
+    with GitStates(paths) as git:  # run while we pack
         for endpoint in endpoints:
             context = build_context(project, endpoint, build_args)
             variables = {**env.variables, **endpoint.env}
             secrets = secrets_for(project.root, env.secrets_file, env.name, endpoint.name,
                                   endpoint.secrets) if with_secrets else {}
-            sha, dirty = git.state(endpoint.path)
+            sha, dirty = git.state(endpoint.path) if with_git else ("", False)
             result[endpoint.name] = ReleaseInput(endpoint, context, variables, secrets, "",
                                                  sha, dirty)
     return result

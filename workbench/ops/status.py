@@ -63,7 +63,8 @@ async def status(project: Project, env_names: Sequence[str], opener: Opener) -> 
     notes: dict[str, str] = {}
 
     def repo_side() -> dict[str, dict[str, ReleaseInput]]:
-        once = gather(project, envs[0], project.endpoints, with_secrets=False) if envs else {}
+        once = gather(project, envs[0], project.endpoints, with_secrets=False,
+                      with_git=False) if envs else {}
         sides = {}
         for env in envs:
             try:
