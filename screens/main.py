@@ -289,7 +289,7 @@ class MainScreen(DeployActions, TeamActions, FilterActions, InspectActions, Live
         self.refresh_bindings()
 
     def on_main_screen_cells_updated(self, message: CellsUpdated) -> None:
-        if message.root == self.current:
+        if message.root == self.current and self.query(EnvironmentsPane):  # not closing
             self.query_one(EnvironmentsPane).update_cells(message.updates)
             for update in message.updates:  # a later read of an environment clears its reason
                 self._status_reasons.pop(update.environment, None)

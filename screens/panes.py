@@ -293,6 +293,8 @@ class EnvironmentsPane(Pane):
 
     def _redraw_ages(self) -> None:
         """Ages move on without news: draw the live cells again."""
+        if not self.query(DataTable):
+            return  # being removed
         table = self.list_widget
         now = clock()
         for (endpoint, environment), cell in self.matrix.cells():
@@ -359,6 +361,8 @@ class EnvironmentsPane(Pane):
         self._describe()
 
     def update_cells(self, updates: list[CellUpdate]) -> None:
+        if not self.query(DataTable):
+            return  # the screen is closing: news from a watcher that is being stopped
         table = self.list_widget
         now = clock()
         for update in updates:
@@ -373,7 +377,7 @@ class EnvironmentsPane(Pane):
 
     def set_last_lines(self, endpoint: str, environment: str, lines: tuple[str, ...]) -> None:
         self.last_lines[(endpoint, environment)] = lines
-        if (endpoint, environment) == self._highlighted:
+        if (endpoint, environment) == self._highlighted and self.query(DetailPanel):
             self.show_detail()
 
     @property

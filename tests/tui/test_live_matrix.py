@@ -220,16 +220,18 @@ async def wait_for(pilot: Pilot[Any], predicate: Callable[[], object], what: str
 
 
 def shown(app: WorkbenchApp, env: str) -> str:
-    if not isinstance(app.screen, MainScreen):
+    found = app.screen.query("#matrix")
+    if not isinstance(app.screen, MainScreen) or not found:
         return ""  # not opened yet
-    table = app.screen.query_one("#matrix", DataTable)
-    return str(table.get_cell("orders", env))
+    table = found.first(DataTable)
+    return str(table.get_cell("orders", env)) if table.row_count else ""
 
 
 def health(app: WorkbenchApp, env: str) -> str:
-    if not isinstance(app.screen, MainScreen):
+    found = app.screen.query(EnvironmentsPane)
+    if not isinstance(app.screen, MainScreen) or not found:
         return ""
-    cell = app.screen.query_one(EnvironmentsPane).matrix.get("orders", env)
+    cell = found.first().matrix.get("orders", env)
     return cell.summary.health if isinstance(cell, LiveCell) else ""
 
 

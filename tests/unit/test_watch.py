@@ -66,6 +66,8 @@ class Script:
         self.reads = 0
         self.waits: list[int] = []
         self.state = "running"
+        self.health = ["healthy"]
+        """Health per read (the last one stays)."""
 
     def opener(self, project: Any, env: Environment) -> Any:
         ok = self.opens.pop(0) if self.opens else True
@@ -94,8 +96,9 @@ class Script:
     async def observe(self, project: Any, env: Environment, opener: Any, key: bytes,
                       with_images: bool = True) -> tuple[EnvState, bytes | None]:
         self.reads += 1
+        health = self.health.pop(0) if len(self.health) > 1 else self.health[0]
         instances = tuple(Instance(n, HOST.spec, state=self.state, version="v1",
-                                   health="healthy") for n in ("orders", "billing"))
+                                   health=health) for n in ("orders", "billing"))
         return EnvState(env.name, "docker", (HostState(HOST.spec, instances=instances),)), None
 
     def wait(self, attempt: int) -> float:
@@ -204,3 +207,20 @@ async def test_a_repo_that_cannot_be_read_flags_no_drift(script: Any,
     await run_until(watcher, reports, 1)
     assert health(reports[0]) == {"billing": "healthy", "orders": "healthy"}
     assert [summarize(u.rows).drift for u in reports[0]] == [(), ()]  # not "removed"
+
+
+async def test_a_container_not_healthy_yet_is_read_again_without_an_event(
+        script: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probed health check sends no event when the app starts to answer."""
+    found: Script = script([True])
+    found.health = ["unhealthy (connection refused)", "unhealthy (connection refused)",
+                    "healthy"]
+    monkeypatch.setattr(watch, "RECHECK", 0.01)
+    reports: list[list[LiveUpdate]] = []
+    watcher = Watcher(PROJECT, reports.append, opener=found.opener, wait=found.wait)
+    await run_until(watcher, reports, 3)
+    assert [health(r) for r in reports[:3]] == [
+        {"billing": "unhealthy", "orders": "unhealthy"},
+        {"billing": "unhealthy", "orders": "unhealthy"},
+        {"billing": "healthy", "orders": "healthy"}]
+    assert not found.streams[0].items  # no event was needed

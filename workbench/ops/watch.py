@@ -31,7 +31,7 @@ from typing import Any
 
 from .. import releases
 from ..errors import WorkbenchError
-from ..live import POLL, LiveUpdate, affected, backoff, event_filters
+from ..live import POLL, LiveUpdate, affected, backoff, event_filters, health_of
 from ..model import Environment, Project
 from ..releases import Release
 from ..site import Site
@@ -44,6 +44,14 @@ HISTORY = 5
 """Release records kept per endpoint for the detail panel."""
 SETTLE = 0.15
 """Seconds to wait after an event for the ones that come with it (die, then stop)."""
+RECHECK = 1.0
+"""Seconds between two reads of an endpoint whose container runs but is not healthy yet (a
+health probe of an image without a health check sends no event when it starts to answer)."""
+RECHECKS = 15
+"""Most such reads after an event."""
+REFRESH = 30.0
+"""Seconds between two full reads of a host that sends events (health probes, release records
+written by other machines)."""
 
 
 class _Down(Exception):
@@ -59,7 +67,7 @@ class Watcher:
 
     def __init__(self, project: Project, report: Report, *, opener: Opener | None = None,
                  env_names: Sequence[str] = (), poll: float = POLL,
-                 wait: Callable[[int], float] = backoff) -> None:
+                 refresh: float = REFRESH, wait: Callable[[int], float] = backoff) -> None:
         from ..sites import open_reachable
 
         self.project = project
@@ -68,6 +76,7 @@ class Watcher:
         self.envs = ([project.environment(n) for n in env_names] if env_names
                      else list(project.environments))
         self.poll = poll
+        self.refresh = refresh
         self.wait = wait
         self.key = secrets.token_bytes(32)  # seals secrets for this process only
         self.names = [e.name for e in project.endpoints]
@@ -135,8 +144,9 @@ class Watcher:
             attempt += 1
 
     async def _observe(self, env: Environment, one: Environment, site: Site,
-                       only: set[str] | None) -> None:
-        """Read the host; report ``only`` those endpoints (None: all of them)."""
+                       only: set[str] | None) -> set[str]:
+        """Read the host; report ``only`` those endpoints (None: all of them). Returns those
+        whose health is not settled yet (running, not yet healthy: probed again soon)."""
         state, env_key = await observe_keyed(self.project, one, lambda _p, _e: _given(site),
                                              self.key, with_images=False)
         if state.unreachable:
@@ -156,6 +166,8 @@ class Watcher:
             if row.endpoint in names:
                 self._rows.setdefault((env.name, row.endpoint), {})[host] = row
         self._emit(env, names)
+        return {r.endpoint for r in rows if r.endpoint in names and r.instance is not None
+                and r.instance.state == "running" and health_of(r) != "healthy"}
 
     async def _follow(self, env: Environment, one: Environment, site: Site,
                       opened: Callable[[], None]) -> None:
@@ -179,28 +191,36 @@ class Watcher:
                 raise _Down(f"its event stream ended ({item})" if item else
                             "its event stream ended")
             self._source[where] = "events"
-            await self._observe(env, one, site, None)
+            unsettled = await self._observe(env, one, site, None)
             opened()
+            checks = {name: RECHECKS for name in unsettled}
             while True:
-                kind, item = await queue.get()
-                if kind != "event":
-                    raise _Down(f"its event stream ended ({item})" if item else
-                                "its event stream ended")
-                names = {n for n in [affected(item, self.project.name, env.name)] if n}
+                try:
+                    kind, item = await asyncio.wait_for(
+                        queue.get(), RECHECK if checks else self.refresh)
+                except TimeoutError:  # a health probe to repeat, or the slow full read
+                    names = set(checks) if checks else None
+                    unsettled = await self._observe(env, one, site, names)
+                    checks = {n: left - 1 for n, left in checks.items()
+                              if n in unsettled and left > 1}
+                    continue
+                names = self._named(kind, item, env)
                 await asyncio.sleep(SETTLE)
                 while not queue.empty():
-                    kind, item = queue.get_nowait()
-                    if kind != "event":
-                        raise _Down(f"its event stream ended ({item})" if item else
-                                    "its event stream ended")
-                    found = affected(item, self.project.name, env.name)
-                    if found:
-                        names.add(found)
+                    names |= self._named(*queue.get_nowait(), env)
                 if names:
-                    await self._observe(env, one, site, names)
+                    unsettled = await self._observe(env, one, site, names)
+                    checks.update({n: RECHECKS for n in unsettled & names})
         finally:
             reader.close()
             await asyncio.gather(done, return_exceptions=True)
+
+    def _named(self, kind: str, item: Any, env: Environment) -> set[str]:
+        """The endpoint an event names (as a set); a stream that ended raises :class:`_Down`."""
+        if kind != "event":
+            raise _Down(f"its event stream ended ({item})" if item else "its event stream ended")
+        found = affected(item, self.project.name, env.name)
+        return {found} if found else set()
 
     # -- reports ----------------------------------------------------------------------------
     def _unreachable(self, env: Environment, host: str, line: str) -> None:
