@@ -74,9 +74,13 @@ async def status(project: Project, env_names: Sequence[str], opener: Opener) -> 
                 sides[env.name] = once
         return sides
 
+    observing = [asyncio.ensure_future(observe_keyed(project, env, opener, key,
+                                                     with_images=False)) for env in envs]
+    # The observers import asyncssh and start connecting first (then wait on the network);
+    # the repo's side, CPU work on a thread, runs in those waits rather than against them.
+    await asyncio.sleep(0)
     repo = asyncio.ensure_future(asyncio.to_thread(repo_side))
-    observed = await asyncio.gather(*(observe_keyed(project, env, opener, key,
-                                                    with_images=False) for env in envs))
+    observed = await asyncio.gather(*observing)
     inputs = await repo
     states = [state for state, _key in observed]
     env_keys = [env_key for _state, env_key in observed]
