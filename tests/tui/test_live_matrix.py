@@ -195,9 +195,9 @@ def test_main_screen_with_the_detail_panel(snap_compare: Callable[..., bool],
                                            snapshot_project: Path,
                                            monkeypatch: Any) -> None:
     """Every kind of cell, and the detail panel of orders x staging (fixed data and clock)."""
-    from screens import detail, matrix, panes
+    from screens import detail, environments_pane, matrix
 
-    for module in (matrix, panes, detail):
+    for module in (matrix, environments_pane, detail):
         monkeypatch.setattr(module, "clock", lambda: NOW)
 
     async def highlight(pilot: Pilot[Any]) -> None:
