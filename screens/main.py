@@ -21,9 +21,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from workbench.model import Environment, Kind, Project, load_project
+from workbench.model import Environment, Project, load_project
 from workbench.ops.listing import Listing, list_project
-from workbench.ops.new import Created
 
 from .common import failure_line
 from .deploy_status import reasons
@@ -35,20 +34,19 @@ from .main_deploy import DeployActions
 from .main_filter import FilterActions
 from .main_inspect import InspectActions
 from .main_live import LiveActions
+from .main_local import LocalActions
 from .main_team import TeamActions
 from .matrix import CellUpdate, StatusProvider
-from .new_child import NewChildForm
 from .palette import Command
-from .panes import EndpointsPane, EnvironmentsPane, Pane, ProjectsPane, row_key
-from .test_run import TestRunScreen
+from .panes import EndpointsPane, EnvironmentsPane, Pane, ProjectsPane
 
 __all__ = ["Discovery", "MainScreen", "discover"]
 
 PANES = ("projects", "endpoints", "environments")
 
 
-class MainScreen(DeployActions, TeamActions, FilterActions, InspectActions, LiveActions,
-                 Screen[None]):
+class MainScreen(LocalActions, DeployActions, TeamActions, FilterActions, InspectActions,
+                 LiveActions, Screen[None]):
     """Three panes over one project; the project is chosen in the first pane."""
 
     CSS_PATH = [Path(__file__).with_name("main.tcss"), DETAIL_CSS]
@@ -342,52 +340,6 @@ class MainScreen(DeployActions, TeamActions, FilterActions, InspectActions, Live
 
     def action_previous_pane(self) -> None:
         self.focus_previous()
-
-    def action_new(self, kind: Kind = "endpoint") -> None:
-        if self.current is None:
-            return
-        root = self.current
-
-        def done(created: Created | None) -> None:
-            if created is None:
-                return
-            where = f", pushed to {created.remote}" if created.remote else ""
-            self.notify(f"Created {created.kind} {created.name}{where}.", title="New")
-            self.open_project(root, select=created.name)
-
-        self.app.push_screen(NewChildForm(root, kind), done)
-
-    def action_test(self, scope: str = "highlighted") -> None:
-        """Test the highlighted endpoint, or all of the project (pane 1, or scope "all")."""
-        if self.listing is None:
-            return
-        project = self.listing.project
-        if not project.endpoints:
-            self.notify(f"Project '{project.name}' has no endpoints to test: press n to "
-                        "create one.", title="Test", severity="warning")
-            return
-        pane = self.focused_pane
-        if isinstance(pane, ProjectsPane) and scope != "all":
-            option = pane.list_widget.highlighted_option
-            if option is not None and option.id != str(project.root):
-                self.notify("Press enter to open that project first; t then tests all its "
-                            "endpoints.", title="Test")
-                return
-        if scope == "all" or isinstance(pane, ProjectsPane):
-            self.app.push_screen(TestRunScreen(project))
-            return
-        if isinstance(pane, EnvironmentsPane):
-            name = row_key(pane.list_widget)
-        else:
-            name = self.query_one(EndpointsPane).selected_name
-        child = next((c for c in project.children if c.name == name), None)
-        if child is None:
-            self.notify("Highlight an endpoint first (pane 2).", title="Test")
-        elif child.kind != "endpoint":
-            self.notify(f"'{child.name}' is a {child.kind}: only endpoints are tested (they "
-                        "include it). In pane 1, t tests all endpoints.", title="Test")
-        else:
-            self.app.push_screen(TestRunScreen(project, (child.name,)))
 
     def action_refresh(self) -> None:
         self._discover()
