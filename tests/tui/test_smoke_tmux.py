@@ -98,3 +98,43 @@ def test_new_endpoint_in_a_real_terminal(tmux: Tmux, make_project: MakeProject,
             break
         time.sleep(0.2)
     assert exit_file.read_text().strip() == "0"
+
+
+def test_compare_and_logs_in_a_real_terminal(tmux: Tmux, make_project: MakeProject,
+                                             tmp_path: Path) -> None:
+    """``c`` compares two environments and ``l`` opens an endpoint's logs, in the real
+    ``workbench``: staging's host does not exist, so its side says unreachable; the logs
+    screen follows orders in local (nothing runs there yet). Both go back with esc."""
+    root = make_project()
+    variables = {name: os.environ[name] for name in ("HOME", "XDG_CONFIG_HOME",
+                                                      "XDG_DATA_HOME", "XDG_CACHE_HOME",
+                                                      "GIT_CONFIG_NOSYSTEM", "PATH")
+                 if name in os.environ}
+    exit_file = tmp_path / "exit-code"
+    assignments = [f"{k}={v}" for k, v in variables.items()]
+    command = shlex.join(["env", "-u", "COLUMNS", "-u", "LINES", *assignments,
+                          "TERM=xterm-256color", *workbench_command(), "-C", str(root)])
+    tmux("new-session", "-d", "-s", "wb", "-x", "120", "-y", "40",
+         f"{command}; echo $? > {shlex.quote(str(exit_file))}; sleep 30")
+    tmux.wait_for("2 Endpoints", "orders", "production")
+    tmux.keys("3")
+    tmux.keys("c")
+    tmux.wait_for("Compare")
+    tmux.keys("Enter")  # the first environment: the highlighted one
+    tmux.wait_for("with")
+    tmux.keys("Enter")  # the second: the first other one
+    shown = tmux.wait_for("local against staging", "B deploy@staging.invalid:22 unreachable",
+                          "ignored by normalization")
+    assert "A local: local" in shown
+    tmux.keys("Escape")
+    tmux.wait_for("2 Endpoints", "production")
+    tmux.keys("l")
+    tmux.wait_for("orders in local", "logs of orders in local", "following")
+    tmux.keys("Escape")
+    tmux.wait_for("2 Endpoints", "production")
+    tmux.keys("q")
+    for _ in range(1000):  # bounded by count
+        if exit_file.exists():
+            break
+        time.sleep(0.2)
+    assert exit_file.read_text().strip() == "0"
