@@ -99,32 +99,38 @@ async def _host(project: Project, env: Environment, site: Site, key: bytes,
         return images[ref]
 
     async def one(container: Mapping[str, Any]) -> Instance:
-        """Inspect the container, then its image and its health path at once."""
-        data = await blocking(lambda: site.engine.api.inspect_container(container["Id"]))
-        ref = str(data.get("Image", ""))
-        bare = _instance(site.name, data, {}, key, secret_hint)
-        health, found = await asyncio.gather(
-            _health(site, bare, data, ports.get(bare.endpoint, 0)),
-            image(ref) if ref and with_images else _nothing())
-        instance = _instance(site.name, data, found, key, secret_hint) if found else bare
-        return replace(instance, health=health)
+        """Inspect the container (then its image) and probe its health path at once: the
+        listing already has what the probe needs (state, labels, address)."""
+        endpoint = label_of(container, "endpoint")
+
+        async def inspected() -> tuple[dict[str, Any], dict[str, Any]]:
+            data = await blocking(lambda: site.engine.api.inspect_container(container["Id"]))
+            ref = str(data.get("Image", ""))
+            return data, (await image(ref) if ref and with_images else {})
+
+        (data, found), health = await asyncio.gather(
+            inspected(), _health(site, container, ports.get(endpoint, 0)))
+        instance = _instance(site.name, data, found, key, secret_hint)
+        return replace(instance, health=instance.health or health)
 
     instances = await asyncio.gather(*(one(c) for c in chosen))
     return HostState(site.name, instances=tuple(instances), routes=routes, releases=current,
                      last=last)
 
 
-async def _nothing() -> dict[str, Any]:
-    return {}
-
-
-async def _health(site: Site, instance: Instance, data: Mapping[str, Any], port: int) -> str:
-    """The container's health: the engine's health state when the image has a health check,
-    else GET of its health path through the host's connection (never a proxy)."""
-    if instance.health or instance.state != "running" or not port:
-        return instance.health
-    path = instance.labels.get(f"{LABEL}health", "/health")
-    networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
+async def _health(site: Site, container: Mapping[str, Any], port: int) -> str:
+    """The container's health from its listing: the engine's health state when the image has
+    a health check, else GET of its health path through the host's connection (never a
+    proxy); "" when it does not run."""
+    status = str(container.get("Status", ""))
+    for word, health in (("(healthy)", "healthy"), ("(unhealthy)", "unhealthy"),
+                         ("(health: starting)", "starting")):
+        if word in status:
+            return health
+    if container.get("State") != "running" or not port:
+        return ""
+    path = label_of(container, "health") or "/health"
+    networks = (container.get("NetworkSettings") or {}).get("Networks") or {}
     address = next((str(n.get("IPAddress")) for n in networks.values() if n.get("IPAddress")), "")
     if not address:
         return "unknown (no address)"
