@@ -68,9 +68,9 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
         session("kill-server")
 
 
-def test_new_endpoint_in_a_real_terminal(tmux: Tmux, make_project: MakeProject,
-                                         tmp_path: Path) -> None:
-    root = make_project()
+def start(tmux: Tmux, root: Path, tmp_path: Path) -> Path:
+    """Run the real ``workbench`` on ``root`` in a 120x40 tmux session; returns the file its
+    exit code is written to."""
     variables = {name: os.environ[name] for name in ("HOME", "XDG_CONFIG_HOME",
                                                       "XDG_DATA_HOME", "XDG_CACHE_HOME",
                                                       "GIT_CONFIG_NOSYSTEM", "PATH")
@@ -81,6 +81,23 @@ def test_new_endpoint_in_a_real_terminal(tmux: Tmux, make_project: MakeProject,
                           "TERM=xterm-256color", *workbench_command(), "-C", str(root)])
     tmux("new-session", "-d", "-s", "wb", "-x", "120", "-y", "40",
          f"{command}; echo $? > {shlex.quote(str(exit_file))}; sleep 30")
+    return exit_file
+
+
+def quit_code(tmux: Tmux, exit_file: Path) -> str:
+    """Press q, then read the exit code (looked for a bounded number of times)."""
+    tmux.keys("q")
+    for _ in range(1000):  # bounded by count
+        if exit_file.exists():
+            break
+        time.sleep(0.2)
+    return exit_file.read_text().strip()
+
+
+def test_new_endpoint_in_a_real_terminal(tmux: Tmux, make_project: MakeProject,
+                                         tmp_path: Path) -> None:
+    root = make_project()
+    exit_file = start(tmux, root, tmp_path)
     tmux.wait_for("2 Endpoints", "orders", "production")
     tmux.keys("n")
     tmux.wait_for("New endpoint, model or utility")
@@ -92,12 +109,7 @@ def test_new_endpoint_in_a_real_terminal(tmux: Tmux, make_project: MakeProject,
                          capture_output=True, text=True, check=True).stdout
     assert "Create endpoint billing" in log
     assert [e.name for e in load_project(root).endpoints] == ["orders", "billing"]
-    tmux.keys("q")
-    for _ in range(1000):  # bounded by count
-        if exit_file.exists():
-            break
-        time.sleep(0.2)
-    assert exit_file.read_text().strip() == "0"
+    assert quit_code(tmux, exit_file) == "0"
 
 
 def test_compare_and_logs_in_a_real_terminal(tmux: Tmux, make_project: MakeProject,
@@ -106,16 +118,7 @@ def test_compare_and_logs_in_a_real_terminal(tmux: Tmux, make_project: MakeProje
     ``workbench``: staging's host does not exist, so its side says unreachable; the logs
     screen follows orders in local (nothing runs there yet). Both go back with esc."""
     root = make_project()
-    variables = {name: os.environ[name] for name in ("HOME", "XDG_CONFIG_HOME",
-                                                      "XDG_DATA_HOME", "XDG_CACHE_HOME",
-                                                      "GIT_CONFIG_NOSYSTEM", "PATH")
-                 if name in os.environ}
-    exit_file = tmp_path / "exit-code"
-    assignments = [f"{k}={v}" for k, v in variables.items()]
-    command = shlex.join(["env", "-u", "COLUMNS", "-u", "LINES", *assignments,
-                          "TERM=xterm-256color", *workbench_command(), "-C", str(root)])
-    tmux("new-session", "-d", "-s", "wb", "-x", "120", "-y", "40",
-         f"{command}; echo $? > {shlex.quote(str(exit_file))}; sleep 30")
+    exit_file = start(tmux, root, tmp_path)
     tmux.wait_for("2 Endpoints", "orders", "production")
     tmux.keys("3")
     tmux.keys("c")
@@ -132,9 +135,4 @@ def test_compare_and_logs_in_a_real_terminal(tmux: Tmux, make_project: MakeProje
     tmux.wait_for("orders in local", "logs of orders in local", "following")
     tmux.keys("Escape")
     tmux.wait_for("2 Endpoints", "production")
-    tmux.keys("q")
-    for _ in range(1000):  # bounded by count
-        if exit_file.exists():
-            break
-        time.sleep(0.2)
-    assert exit_file.read_text().strip() == "0"
+    assert quit_code(tmux, exit_file) == "0"
