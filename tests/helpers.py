@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -143,15 +144,22 @@ class SSHTarget:
 def clean(client: docker.DockerClient, name: str, state_root: Path) -> None:
     """Remove what a staged project left on one host: containers, volumes, networks, images,
     and its folder under that host's /var/lib/workbench (``state_root``)."""
+    import docker.errors
+
     label = {"label": f"dev.workbench.project={name}"}
-    for container in client.containers.list(all=True, filters=label):
-        container.remove(force=True)
+    # Each one may be gone meanwhile (a process of the test still cleaning up its own).
+    for container in client.containers.list(all=True, filters=label, sparse=True):
+        with contextlib.suppress(docker.errors.NotFound):
+            client.api.remove_container(container.id, force=True, v=True)
     for volume in client.volumes.list(filters=label):
-        volume.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            volume.remove(force=True)
     for network in client.networks.list(filters=label):
-        network.remove()
+        with contextlib.suppress(docker.errors.NotFound):
+            network.remove()
     for image in client.images.list(filters=label):
-        client.images.remove(image.id, force=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            client.images.remove(image.id, force=True)
     shutil.rmtree(state_root / name, ignore_errors=True)
 
 
