@@ -107,10 +107,9 @@ def run_test_command(command: str, cwd: Path, base_url: str) -> subprocess.Compl
 
 
 def stop(container: Container) -> str:
-    """Stop with the image's STOPSIGNAL; assert a quick exit 0; return the logs."""
-    started = time.monotonic()
+    """Stop with the image's STOPSIGNAL; assert exit 0 (a container that ignored it would be
+    killed after the timeout: 137); return the logs."""
     container.stop(timeout=10)
-    assert time.monotonic() - started < 8, "the container did not stop on its STOPSIGNAL"
     code = container.wait(timeout=10)["StatusCode"]
     logs = container.logs().decode()
     assert code == 0, logs

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -126,12 +125,10 @@ def test_a_container_that_exits_at_start_shows_its_last_lines(shop: Shop) -> Non
 
 def test_a_container_that_never_becomes_healthy(shop: Shop) -> None:
     shop.edit("endpoints/orders/endpoint.yaml", "health: /health", "health: /not-there")
-    started = time.monotonic()
     done = shop.workbench("test", "-e", "orders", "--health-timeout", "2")
     assert done.returncode == 1
     assert "at health: GET /not-there did not answer 200 within 2s (last: 404)" in done.stdout
     assert '"path": "/not-there", "status": 404' in done.stdout  # its log lines, in the tail
-    assert time.monotonic() - started < 60
 
 
 def test_failing_tests_fail_the_run(shop: Shop) -> None:
