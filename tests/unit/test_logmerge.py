@@ -194,7 +194,7 @@ def test_bad_grep_and_tail_are_bad_input() -> None:
 
 
 def test_docker_timestamps_become_dockers_since() -> None:
-    from workbench.ops.logs import unix_time
+    from workbench.ops.logread import unix_time
 
     moment = datetime(2026, 11, 30, 12, 0, 1, tzinfo=UTC).timestamp()
     assert unix_time(stamp(1, 123456789)) == f"{int(moment)}.123456789"

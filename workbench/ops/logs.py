@@ -29,32 +29,31 @@ log is read to its end and the sorted logs are k-way merged; with ``follow`` a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from ..engine import Engine, Stream, blocking, follow
-from ..errors import BadInput, WorkbenchError
+from ..engine import Stream, follow
+from ..errors import BadInput
 from ..events import LogLines
 from ..logmerge import (
     HOLD,
     LIMIT,
-    LineFilter,
     LogRecord,
     ReorderWindow,
     merge_sorted,
-    parse_line,
     plain,
     sort_records,
 )
-from ..model import Environment, Project
-from ..redact import Redactor
-from ..site import Site
+from ..model import Project
+from .logread import (
+    Inbox,
+    Reader,
+    endpoint_containers,
+    reading,
+    secrets_redactor,
+)
 from .observe import Opener
 
 INTERVAL = 0.1
@@ -129,41 +128,6 @@ def to_log_lines(batch: LogBatch, show: Callable[[LogRecord], str] | None = None
     return out
 
 
-class _Inbox:
-    """One container's parsed lines between its reader thread and the loop (bounded)."""
-
-    def __init__(self, source: str, limit: int) -> None:
-        self.source = source
-        self._records: deque[LogRecord] = deque(maxlen=limit)
-        self._dropped = 0
-        self._lock = threading.Lock()
-
-    def feed(self, records: list[LogRecord]) -> None:
-        with self._lock:
-            before = len(self._records)
-            self._records.extend(records)
-            self._dropped += before + len(records) - len(self._records)
-
-    def take(self) -> tuple[list[LogRecord], int]:
-        with self._lock:
-            records = list(self._records)
-            self._records.clear()
-            dropped, self._dropped = self._dropped, 0
-        return records, dropped
-
-
-@dataclass(slots=True)
-class _Reader:
-    inbox: _Inbox
-    """Lines as they come (following) or every line (not following)."""
-    backlog: _Inbox
-    """Following: the lines that were there when it started."""
-    host: str
-    stream: Stream
-    caught_up: threading.Event = field(default_factory=threading.Event)
-    future: asyncio.Future[None] | None = None
-
-
 def host_labels(specs: Sequence[str]) -> dict[str, str]:
     """How hosts are named in sources: ``host:port`` without the user, unless two hosts of the
     environment would then look alike."""
@@ -188,7 +152,7 @@ async def stream_logs(project: Project, env_name: str, query: LogQuery, emit: Em
         from ..sites import open_reachable
 
         opener = open_reachable
-    redactor, notes = await asyncio.to_thread(_redactor, project, env)
+    redactor, notes = await asyncio.to_thread(secrets_redactor, project, env)
     if notes:
         emit(LogBatch(notes=tuple(notes)))
     stop = stop or asyncio.Event()
@@ -197,9 +161,9 @@ async def stream_logs(project: Project, env_name: str, query: LogQuery, emit: Em
         if failed:
             emit(LogBatch(unreachable=dict(failed)))
         labels = host_labels([h.spec for h in env.hosts] if not env.is_local else ["local"])
-        readers: list[_Reader] = []
+        readers: list[Reader] = []
         try:
-            found = await asyncio.gather(*(_containers(project, env, s, query.endpoints)
+            found = await asyncio.gather(*(endpoint_containers(project, env, s, query.endpoints)
                                            for s in sites), return_exceptions=True)
             for site, item in zip(sites, found, strict=True):
                 if isinstance(item, BaseException):
@@ -211,9 +175,9 @@ async def stream_logs(project: Project, env_name: str, query: LogQuery, emit: Em
                 for endpoint, container_id in item:
                     source = f"{endpoint}@{labels.get(site.name, site.name)}"
                     limit = query.buffer or (BUFFER if query.follow else READ_ALL)
-                    reader = _Reader(_Inbox(source, limit), _Inbox(source, READ_ALL),
+                    reader = Reader(Inbox(source, limit), Inbox(source, READ_ALL),
                                      site.name, Stream())
-                    reader.future = follow(_reading(site.engine, container_id, query, redactor,
+                    reader.future = follow(reading(site.engine, container_id, query, redactor,
                                                     reader), reader.stream)
                     readers.append(reader)
             if query.follow:
@@ -226,7 +190,7 @@ async def stream_logs(project: Project, env_name: str, query: LogQuery, emit: Em
                       tuple(r.inbox.source for r in readers))
 
 
-async def _follow(readers: list[_Reader], query: LogQuery, emit: Emit, stop: asyncio.Event,
+async def _follow(readers: list[Reader], query: LogQuery, emit: Emit, stop: asyncio.Event,
                   unreachable: dict[str, str]) -> tuple[int, int, int]:
     """What is there, fully sorted, once every reader has read it; then what comes, through
     the reorder window."""
@@ -270,7 +234,7 @@ async def _follow(readers: list[_Reader], query: LogQuery, emit: Emit, stop: asy
     return lines, dropped_total, window.late
 
 
-def _merge(inboxes: Iterable[_Inbox]) -> tuple[list[LogRecord], int]:
+def _merge(inboxes: Iterable[Inbox]) -> tuple[list[LogRecord], int]:
     """Every record the inboxes hold, in time order (a k-way merge), and what they dropped."""
     streams, dropped = [], 0
     for inbox in inboxes:
@@ -280,7 +244,7 @@ def _merge(inboxes: Iterable[_Inbox]) -> tuple[list[LogRecord], int]:
     return list(merge_sorted(streams)), dropped
 
 
-def _take(readers: Iterable[_Reader], window: ReorderWindow, now: float) -> int:
+def _take(readers: Iterable[Reader], window: ReorderWindow, now: float) -> int:
     """Move what the readers put in their inboxes into the window; the lines they dropped."""
     dropped = 0
     for reader in readers:
@@ -290,7 +254,7 @@ def _take(readers: Iterable[_Reader], window: ReorderWindow, now: float) -> int:
     return dropped
 
 
-async def _read_all(readers: list[_Reader], emit: Emit, stop: asyncio.Event,
+async def _read_all(readers: list[Reader], emit: Emit, stop: asyncio.Event,
                     unreachable: dict[str, str]) -> tuple[int, int, int]:
     futures = [r.future for r in readers if r.future is not None]
     stopped = asyncio.ensure_future(stop.wait())
@@ -320,7 +284,7 @@ def _emit(emit: Emit, records: list[LogRecord], dropped: int, lost: Mapping[str,
         dropped = 0
 
 
-def _lost(readers: Iterable[_Reader], unreachable: dict[str, str]) -> dict[str, str]:
+def _lost(readers: Iterable[Reader], unreachable: dict[str, str]) -> dict[str, str]:
     """Hosts whose reader failed, newly (host -> reason); recorded in ``unreachable``."""
     new: dict[str, str] = {}
     for reader in readers:
@@ -333,143 +297,13 @@ def _lost(readers: Iterable[_Reader], unreachable: dict[str, str]) -> dict[str, 
     return new
 
 
-async def _close(readers: list[_Reader]) -> None:
+async def _close(readers: list[Reader]) -> None:
     """Close every stream (each reader thread then ends) and wait for the threads."""
     for reader in readers:
         reader.stream.close()
     futures = [r.future for r in readers if r.future is not None]
     if futures:
         await asyncio.shield(asyncio.gather(*futures, return_exceptions=True))
-
-
-def _reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redactor,
-             reader: _Reader) -> Callable[[], None]:
-    """The body of one reader thread: the container's log, masked, parsed and filtered.
-
-    Following, it reads in two requests: what is there (into ``reader.backlog``, merged with
-    the other containers' by a full sort), then, from the last timestamp read on, the lines
-    that come (into ``reader.inbox``, through the reorder window). A backlog read at uneven
-    speeds from several hosts would otherwise outrun any window."""
-    from ..engine import body_chunks
-    from ..logstream import DockerLogDecoder
-
-    source, stream = reader.inbox.source, reader.stream
-    keep = LineFilter(query.grep)
-    params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0}
-    if query.since is not None:
-        params["since"] = f"{query.since:.9f}"
-    if query.tail is not None:
-        params["tail"] = str(query.tail)
-    newest = [""]
-
-    def read(params: dict[str, Any], feed: Callable[[list[LogRecord]], None]) -> None:
-        after = newest[0]
-
-        def take(lines: list[str]) -> None:
-            if not lines:
-                return
-            if redactor:
-                lines = redactor(lines)
-            records = [parse_line(line, source) for line in lines]
-            last = max(r.time for r in records)
-            if last > newest[0]:
-                newest[0] = last
-            if after:  # the backlog had lines up to ``after``: they were shown
-                records = [r for r in records if r.time > after]
-            records = keep(records)
-            if records:
-                feed(records)
-
-        api = engine.api
-        url = f"{api.base_url}/v{api.api_version}/containers/{container_id}/logs"
-        try:
-            response = api.get(url, params=params, stream=True, timeout=None)
-        except Exception:
-            if stream.closed:
-                return
-            raise
-        stream.attach(response)
-        if response.status_code == 404:  # removed meanwhile: nothing to read
-            return
-        if response.status_code >= 400:
-            raise WorkbenchError(f"the engine refused the log of {source} "
-                                 f"({response.status_code})", "check the engine's log")
-        decoder = DockerLogDecoder()
-        try:
-            for chunk in body_chunks(response):
-                take(decoder.feed(chunk))
-            take(decoder.finish())
-        except Exception:
-            if not stream.closed:
-                raise
-        finally:
-            response.close()
-
-    def run() -> None:
-        if not query.follow:
-            read(params, reader.inbox.feed)
-            return
-        try:
-            read(params, reader.backlog.feed)
-        finally:
-            reader.caught_up.set()
-        if stream.closed:
-            return
-        live = {**params, "follow": 1}
-        if newest[0]:  # from the last line read on (Docker's since includes it: skipped)
-            live.pop("tail", None)
-            live["since"] = unix_time(newest[0])
-        read(live, reader.inbox.feed)
-
-    return run
-
-
-def unix_time(stamp: str) -> str:
-    """A normalized Docker timestamp as ``seconds.nanoseconds`` (Docker's ``since``)."""
-    from datetime import datetime
-
-    whole = datetime.fromisoformat(stamp[:19] + "+00:00")
-    return f"{int(whole.timestamp())}.{stamp[20:29]}"
-
-
-async def _containers(project: Project, env: Environment, site: Site,
-                      wanted: Sequence[str]) -> list[tuple[str, str]]:
-    """(endpoint, container id) of each endpoint's current container on the host."""
-    from .. import releases
-    from .observe import current_containers, label_of, list_apps
-
-    listing = await blocking(lambda: list_apps(site, project.name, env.name))
-    names = sorted({e.name for e in project.endpoints} | {label_of(c, "endpoint") for c in listing})
-    if wanted:
-        names = [n for n in names if n in wanted]
-    records = await asyncio.gather(*(releases.history(site.store, n) for n in names))
-    current = {n: r for n, rs in zip(names, records, strict=True)
-               if (r := releases.current(rs, site.name)) is not None}
-    chosen = current_containers([c for c in listing if label_of(c, "endpoint") in names], current)
-    return [(label_of(c, "endpoint"), str(c["Id"])) for c in chosen]
-
-
-def _redactor(project: Project, env: Environment) -> tuple[Redactor, list[str]]:
-    """Masks every secret value of the environment (its secrets file), also as JSON escapes
-    it (an app that logs JSON writes ``"`` as ``\\"``); and warnings for what cannot be masked."""
-    import json
-
-    from ..secrets import read_env_file, secrets_for
-
-    values: dict[str, str] = {}
-    notes: list[str] = []
-    for endpoint in project.endpoints:
-        try:
-            values.update(secrets_for(project.root, env.secrets_file, env.name, endpoint.name,
-                                      endpoint.secrets))
-        except WorkbenchError as exc:
-            notes.append(f"secret values of {endpoint.name} cannot be masked: {exc.line}")
-    path = project.root / env.secrets_file
-    with contextlib.suppress(OSError, WorkbenchError):
-        if path.is_file():
-            values.update(read_env_file(path))
-    escaped = {f"{name}\0json": json.dumps(value)[1:-1] for name, value in values.items()}
-    return Redactor({**values, **escaped}), notes
 
 
 def _why(exc: BaseException) -> str:

@@ -1,0 +1,191 @@
+"""Reading one container's log for ``logs`` (:mod:`workbench.ops.logs`): the container to read
+on each host, the reader thread's body (Docker's timestamps; masked, parsed and filtered on that
+thread) and the bounded inbox between that thread and the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..engine import Engine, Stream, blocking
+from ..errors import WorkbenchError
+from ..logmerge import LineFilter, LogRecord, parse_line
+from ..model import Environment, Project
+from ..redact import Redactor
+from ..site import Site
+
+if TYPE_CHECKING:
+    from .logs import LogQuery
+
+
+class Inbox:
+    """One container's parsed lines between its reader thread and the loop (bounded)."""
+
+    def __init__(self, source: str, limit: int) -> None:
+        self.source = source
+        self._records: deque[LogRecord] = deque(maxlen=limit)
+        self._dropped = 0
+        self._lock = threading.Lock()
+
+    def feed(self, records: list[LogRecord]) -> None:
+        with self._lock:
+            before = len(self._records)
+            self._records.extend(records)
+            self._dropped += before + len(records) - len(self._records)
+
+    def take(self) -> tuple[list[LogRecord], int]:
+        with self._lock:
+            records = list(self._records)
+            self._records.clear()
+            dropped, self._dropped = self._dropped, 0
+        return records, dropped
+
+
+@dataclass(slots=True)
+class Reader:
+    """One container's reader thread: its inboxes, host and stream."""
+
+    inbox: Inbox
+    """Lines as they come (following) or every line (not following)."""
+    backlog: Inbox
+    """Following: the lines that were there when it started."""
+    host: str
+    stream: Stream
+    caught_up: threading.Event = field(default_factory=threading.Event)
+    future: asyncio.Future[None] | None = None
+
+
+def reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redactor,
+             reader: Reader) -> Callable[[], None]:
+    """The body of one reader thread: the container's log, masked, parsed and filtered.
+
+    Following, it reads in two requests: what is there (into ``reader.backlog``, merged with
+    the other containers' by a full sort), then, from the last timestamp read on, the lines
+    that come (into ``reader.inbox``, through the reorder window). A backlog read at uneven
+    speeds from several hosts would otherwise outrun any window."""
+    from ..engine import body_chunks
+    from ..logstream import DockerLogDecoder
+
+    source, stream = reader.inbox.source, reader.stream
+    keep = LineFilter(query.grep)
+    params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0}
+    if query.since is not None:
+        params["since"] = f"{query.since:.9f}"
+    if query.tail is not None:
+        params["tail"] = str(query.tail)
+    newest = [""]
+
+    def read(params: dict[str, Any], feed: Callable[[list[LogRecord]], None]) -> None:
+        after = newest[0]
+
+        def take(lines: list[str]) -> None:
+            if not lines:
+                return
+            if redactor:
+                lines = redactor(lines)
+            records = [parse_line(line, source) for line in lines]
+            last = max(r.time for r in records)
+            if last > newest[0]:
+                newest[0] = last
+            if after:  # the backlog had lines up to ``after``: they were shown
+                records = [r for r in records if r.time > after]
+            records = keep(records)
+            if records:
+                feed(records)
+
+        api = engine.api
+        url = f"{api.base_url}/v{api.api_version}/containers/{container_id}/logs"
+        try:
+            response = api.get(url, params=params, stream=True, timeout=None)
+        except Exception:
+            if stream.closed:
+                return
+            raise
+        stream.attach(response)
+        if response.status_code == 404:  # removed meanwhile: nothing to read
+            return
+        if response.status_code >= 400:
+            raise WorkbenchError(f"the engine refused the log of {source} "
+                                 f"({response.status_code})", "check the engine's log")
+        decoder = DockerLogDecoder()
+        try:
+            for chunk in body_chunks(response):
+                take(decoder.feed(chunk))
+            take(decoder.finish())
+        except Exception:
+            if not stream.closed:
+                raise
+        finally:
+            response.close()
+
+    def run() -> None:
+        if not query.follow:
+            read(params, reader.inbox.feed)
+            return
+        try:
+            read(params, reader.backlog.feed)
+        finally:
+            reader.caught_up.set()
+        if stream.closed:
+            return
+        live = {**params, "follow": 1}
+        if newest[0]:  # from the last line read on (Docker's since includes it: skipped)
+            live.pop("tail", None)
+            live["since"] = unix_time(newest[0])
+        read(live, reader.inbox.feed)
+
+    return run
+
+
+def unix_time(stamp: str) -> str:
+    """A normalized Docker timestamp as ``seconds.nanoseconds`` (Docker's ``since``)."""
+    from datetime import datetime
+
+    whole = datetime.fromisoformat(stamp[:19] + "+00:00")
+    return f"{int(whole.timestamp())}.{stamp[20:29]}"
+
+
+async def endpoint_containers(project: Project, env: Environment, site: Site,
+                      wanted: Sequence[str]) -> list[tuple[str, str]]:
+    """(endpoint, container id) of each endpoint's current container on the host."""
+    from .. import releases
+    from .observe import current_containers, label_of, list_apps
+
+    listing = await blocking(lambda: list_apps(site, project.name, env.name))
+    names = sorted({e.name for e in project.endpoints} | {label_of(c, "endpoint") for c in listing})
+    if wanted:
+        names = [n for n in names if n in wanted]
+    records = await asyncio.gather(*(releases.history(site.store, n) for n in names))
+    current = {n: r for n, rs in zip(names, records, strict=True)
+               if (r := releases.current(rs, site.name)) is not None}
+    chosen = current_containers([c for c in listing if label_of(c, "endpoint") in names], current)
+    return [(label_of(c, "endpoint"), str(c["Id"])) for c in chosen]
+
+
+def secrets_redactor(project: Project, env: Environment) -> tuple[Redactor, list[str]]:
+    """Masks every secret value of the environment (its secrets file), also as JSON escapes
+    it (an app that logs JSON writes ``"`` as ``\\"``); and warnings for what cannot be masked."""
+    import json
+
+    from ..secrets import read_env_file, secrets_for
+
+    values: dict[str, str] = {}
+    notes: list[str] = []
+    for endpoint in project.endpoints:
+        try:
+            values.update(secrets_for(project.root, env.secrets_file, env.name, endpoint.name,
+                                      endpoint.secrets))
+        except WorkbenchError as exc:
+            notes.append(f"secret values of {endpoint.name} cannot be masked: {exc.line}")
+    path = project.root / env.secrets_file
+    with contextlib.suppress(OSError, WorkbenchError):
+        if path.is_file():
+            values.update(read_env_file(path))
+    escaped = {f"{name}\0json": json.dumps(value)[1:-1] for name, value in values.items()}
+    return Redactor({**values, **escaped}), notes
