@@ -11,35 +11,22 @@ from workbench.model import Environment, Project
 
 from .deploy_run import DeployRunScreen
 from .guard import guarded
-from .panes import EndpointsPane, EnvironmentsPane, Pane, ProjectsPane, row_key
+from .main_parts import MainParts
+from .panes import EndpointsPane, EnvironmentsPane, ProjectsPane, row_key
 from .releases_view import EnvironmentPicker, LockView, ReleasePicker
 
 if TYPE_CHECKING:
-    from textual.screen import Screen
 
     from workbench.ops.listing import Listing
 
     from .matrix import StatusProvider
 
-    _Base = Screen[None]
-else:
-    _Base = object
 
 
-class DeployActions(_Base):
+class DeployActions(MainParts):
     """Deploy, rollback and lock, for the endpoint under the cursor or all of them."""
 
-    listing: Listing | None
-    current: Path | None
-    status: StatusProvider | None
-
     if TYPE_CHECKING:
-        @property
-        def focused_pane(self) -> Pane | None: ...
-
-        @property
-        def selected_environment(self) -> Environment | None: ...
-
         def _fill_status(self, root: Path, listing: Listing, provider: StatusProvider
                          ) -> Any: ...
 

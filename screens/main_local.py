@@ -4,37 +4,24 @@ a new endpoint, model or utility with the new-child form, ``t`` tests the highli
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.model import Kind
 from workbench.ops.new import Created
 
+from .main_parts import MainParts
 from .new_child import NewChildForm
-from .panes import EndpointsPane, EnvironmentsPane, Pane, ProjectsPane, row_key
+from .panes import EndpointsPane, EnvironmentsPane, ProjectsPane, row_key
 from .test_run import TestRunScreen
 
 if TYPE_CHECKING:
-    from textual.screen import Screen
 
-    from workbench.ops.listing import Listing
-
-    _Base = Screen[None]
-else:
-    _Base = object
+    pass
 
 
-class LocalActions(_Base):
+
+class LocalActions(MainParts):
     """New children, and the local test loop."""
-
-    listing: Listing | None
-    current: Path | None
-
-    if TYPE_CHECKING:
-        @property
-        def focused_pane(self) -> Pane | None: ...
-
-        def open_project(self, root: Path, select: str | None = None) -> None: ...
 
     def action_new(self, kind: Kind = "endpoint") -> None:
         if self.current is None:

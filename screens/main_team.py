@@ -5,34 +5,21 @@ Both read the project again when they close."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .panes import EndpointsPane, EnvironmentsPane, Pane, ProjectsPane, row_key
+from .main_parts import MainParts
+from .panes import EndpointsPane, EnvironmentsPane, ProjectsPane, row_key
 from .sync_view import SyncScreen
 from .update_view import UpdateScreen
 
 if TYPE_CHECKING:
-    from textual.screen import Screen
 
-    from workbench.ops.listing import Listing
-
-    _Base = Screen[None]
-else:
-    _Base = object
+    pass
 
 
-class TeamActions(_Base):
+
+class TeamActions(MainParts):
     """Sync every repo; update folders from newer template versions."""
-
-    listing: Listing | None
-    current: Path | None
-
-    if TYPE_CHECKING:
-        @property
-        def focused_pane(self) -> Pane | None: ...
-
-        def open_project(self, root: Path, select: str | None = None) -> None: ...
 
     def action_sync(self) -> None:
         if self.listing is None or self.current is None:
