@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from .matrix import StatusProvider
 
 
-
 class DeployActions(MainParts):
     """Deploy, rollback and lock, for the endpoint under the cursor or all of them."""
 

@@ -4,8 +4,6 @@ a new endpoint, model or utility with the new-child form, ``t`` tests the highli
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from workbench.model import Kind
 from workbench.ops.new import Created
 
@@ -13,11 +11,6 @@ from .main_parts import MainParts
 from .new_child import NewChildForm
 from .panes import EndpointsPane, EnvironmentsPane, ProjectsPane, row_key
 from .test_run import TestRunScreen
-
-if TYPE_CHECKING:
-
-    pass
-
 
 
 class LocalActions(MainParts):

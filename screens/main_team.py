@@ -5,17 +5,10 @@ Both read the project again when they close."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .main_parts import MainParts
 from .panes import EndpointsPane, EnvironmentsPane, ProjectsPane, row_key
 from .sync_view import SyncScreen
 from .update_view import UpdateScreen
-
-if TYPE_CHECKING:
-
-    pass
-
 
 
 class TeamActions(MainParts):
