@@ -1,0 +1,1 @@
+"""Docker Swarm as an engine of environments (issue 13): images, secrets, services."""
