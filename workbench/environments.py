@@ -17,6 +17,7 @@ from typing import Literal, cast
 from . import names
 from .errors import ConfigError
 from .schema import Section, shown
+from .swarmconfig import SwarmOptions, parse_env_keys, refuse_on_swarm
 
 LOCAL = "local"
 DEFAULT_PROXY_IMAGE = "nginx:alpine"
@@ -69,6 +70,10 @@ class Environment:
     keep_releases: int = 5
     """Per endpoint and host: the last N released versions keep their images (for rollback)
     and the newest N stopped containers are kept (:mod:`workbench.ops.prune`)."""
+    registry: str = ""
+    """``engine: swarm``: push images to ``host[:port]/prefix`` instead of streaming them."""
+    swarm: SwarmOptions = field(default_factory=SwarmOptions)
+    """``engine: swarm``: endpoint and publish modes (:mod:`workbench.swarmconfig`)."""
 
     @property
     def is_local(self) -> bool:
@@ -109,6 +114,8 @@ def _environment(sec: Section, name: str) -> Environment:
     if not local and not hosts:
         raise sec.error(None, f"environment '{name}' has no hosts",
                         "add e.g. hosts: [deploy@10.0.0.5]")
+    refuse_on_swarm(sec, name, engine)
+    registry, swarm = parse_env_keys(sec, name, engine)
     specs = [h.spec for h in hosts]
     for spec in specs:
         if specs.count(spec) > 1:
@@ -126,6 +133,8 @@ def _environment(sec: Section, name: str) -> Environment:
         proxy_bind=_bind(sec, "127.0.0.1" if local else "0.0.0.0"),
         state_root=_state_root(sec, local),
         keep_releases=sec.integer("keep_releases", 5, low=1, high=1000, example="5"),
+        registry=registry,
+        swarm=swarm,
     )
     sec.finish()
     return env

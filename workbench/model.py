@@ -26,6 +26,7 @@ from .environments import Host as Host
 from .environments import parse_environments
 from .errors import BadInput, ConfigError
 from .schema import Section, describe_char, did_you_mean, is_env_name, shown
+from .swarmconfig import UpdateSettings, parse_endpoint_keys
 from .yamlfile import LineDict, read, read_text
 
 PROJECT_FILE = "workbench.yaml"
@@ -65,6 +66,13 @@ class Endpoint:
     utilities: tuple[str, ...] = ()
     build_args: MappingProxyType[str, str] = field(default_factory=lambda: _EMPTY)
     template: str | None = None
+    replicas: int = 1
+    """Tasks of the endpoint's Swarm service (``engine: docker`` runs one per host)."""
+    update: UpdateSettings = field(default_factory=UpdateSettings)
+    placement: tuple[str, ...] = ()
+    """Swarm placement constraints (:mod:`workbench.swarmconfig`)."""
+    volume_driver: str = ""
+    """The /data volume's driver on Swarm ("": local, pinned to one node)."""
     kind: Kind = field(default="endpoint", init=False)
 
 
@@ -241,6 +249,8 @@ def load_endpoint(folder: Path, pf: ProjectFile | None = None) -> Endpoint:
     if bad:
         raise sec.error("health", f"'health' {shown(health)} is not a URL path: {bad}",
                         "percent-encode it (a space is %20), e.g. health: /health")
+    has_data = sec.flag("data", True)
+    replicas, update, placement, volume_driver = parse_endpoint_keys(sec, has_data)
     endpoint = Endpoint(
         name=folder.name,
         path=folder,
@@ -248,7 +258,7 @@ def load_endpoint(folder: Path, pf: ProjectFile | None = None) -> Endpoint:
         health=health,
         health_timeout=_health_timeout(sec),
         routes=sec.text_list("routes", check=route, example=f"[/{folder.name}]"),
-        data=sec.flag("data", True),
+        data=has_data,
         env=sec.text_map("env", env_names=True),
         secrets=sec.text_list("secrets", check=secret, example="[DB_PASSWORD]"),
         produces=sec.text_list("produces", check=contract, example="[orders-api]"),
@@ -259,6 +269,7 @@ def load_endpoint(folder: Path, pf: ProjectFile | None = None) -> Endpoint:
         utilities=sec.text_list("utilities", example="[textutil]"),
         build_args=sec.text_map("build_args", env_names=True),
         template=_template_of(folder),
+        replicas=replicas, update=update, placement=placement, volume_driver=volume_driver,
     )
     sec.finish()
     if pf is not None:

@@ -12,6 +12,9 @@ environment network         ``wb_<project>_<env>``                           rol
 proxy container             ``wb_<project>_<env>_proxy``                     role=proxy
 app container               ``wb_<project>_<env>_<endpoint>_<version>_<id>``  role=app
 data volume                 ``wb_<project>_<env>_<endpoint>_data``           role=data
+Swarm service               ``wb_<project>_<env>_<endpoint>``                role=app
+Swarm proxy service         ``wb_<project>_<env>_proxy``                     role=proxy
+Swarm proxy config volume   ``wb_<project>_<env>_proxy_conf``                role=proxy-config
 image                       ``wb_<project>_<endpoint>:<version>``
 test-loop objects           ``wb_<project>_test_<endpoint>_<id>``            role=test
 ==========================  ===============================================  ==============
@@ -62,6 +65,16 @@ def upstream(container_name: str, project: str, env: str) -> str:
 
 def volume(project: str, env: str, endpoint: str) -> str:
     return f"{network(project, env)}{SEP}{endpoint}{SEP}data"
+
+
+def service(project: str, env: str, endpoint: str) -> str:
+    """An endpoint's Swarm service (its tasks are reached by the alias ``<endpoint>``)."""
+    return f"{network(project, env)}{SEP}{endpoint}"
+
+
+def proxy_volume(project: str, env: str) -> str:
+    """The volume holding the config of a Swarm environment's proxy (on its pinned node)."""
+    return f"{proxy(project, env)}{SEP}conf"
 
 
 def image(project: str, endpoint: str, version: str) -> str:

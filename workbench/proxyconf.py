@@ -5,6 +5,12 @@ A route ``/orders`` of an endpoint sends ``/orders/items`` to its container as `
 ``/orders`` as ``/``. The proxy answers ``/_workbench/health`` itself (200 ``ok``, with the
 config's id in ``X-Workbench-Config``) and unknown paths with a JSON 404. The same routes
 always give the same text, and its id is a hash of it.
+
+On Swarm (``resolver=SWARM_RESOLVER``) an upstream is a service's alias, resolved at request
+time through Docker's DNS (``resolver 127.0.0.11 valid=1s``, ``proxy_pass`` through a variable),
+so tasks that come and go during a rolling update are seen within a second with no reload; a
+connection that fails is retried on the name's next address (never a request that was sent,
+for non-idempotent methods: nginx's own rule).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ LISTEN_PORT = 80
 """The port nginx listens on inside the container; the host publishes proxy_port to it."""
 HEALTH_PATH = "/_workbench/health"
 CONFIG_HEADER = "X-Workbench-Config"
+SWARM_RESOLVER = "127.0.0.11"
+"""Docker's embedded DNS, in every container on a user-defined (overlay) network."""
 
 _PREFIX_CHARS = re.compile(r"/[A-Za-z0-9._~/-]*")
 """A path prefix: '/', then unreserved characters and '/' (checked without backtracking:
@@ -40,8 +48,10 @@ class Route:
     port: int
 
 
-def render(project_name: str, env_name: str, routes: Sequence[Route]) -> str:
-    """The whole nginx.conf of the proxy of ``env_name``, for ``routes`` (any order).
+def render(project_name: str, env_name: str, routes: Sequence[Route], *,
+           resolver: str = "") -> str:
+    """The whole nginx.conf of the proxy of ``env_name``, for ``routes`` (any order);
+    ``resolver``: names are resolved there at request time (Swarm), not when nginx loads.
 
     The same routes always give the same text. Raises :class:`BadInput` for a route that is not
     a path prefix, a bad upstream name or port, or a prefix claimed by two upstreams.
@@ -102,8 +112,12 @@ def render(project_name: str, env_name: str, routes: Sequence[Route]) -> str:
         "    proxy_connect_timeout 5s;",
         "    proxy_send_timeout 60s;",
         "    proxy_read_timeout 60s;",
-        "    proxy_next_upstream off;",
+        "    proxy_next_upstream off;" if not resolver else
+        "    proxy_next_upstream error timeout;",
     ]
+    if resolver:
+        lines += [f"    resolver {resolver} valid=1s ipv6=off;", "    resolver_timeout 5s;"]
+        upstreams = []
     for host, port, endpoint in upstreams:
         lines += [
             "",
@@ -128,6 +142,9 @@ def render(project_name: str, env_name: str, routes: Sequence[Route]) -> str:
     ]
     for prefix in sorted(by_prefix):
         route = by_prefix[prefix]
+        if resolver:
+            lines += _resolved_locations(prefix, route)
+            continue
         target = f"http://{_upstream(route.upstream_host, route.port)}/"
         for location in (f"= {prefix}", f"{prefix}/"):
             lines += ["", f"        location {location} {{  # endpoint {route.endpoint}",
@@ -169,6 +186,20 @@ def _check(route: Route) -> str:
         raise BadInput(f"bad port {route.port!r} for endpoint '{route.endpoint}'",
                        "use a port between 1 and 65535")
     return prefix
+
+
+def _resolved_locations(prefix: str, route: Route) -> list[str]:
+    """A route whose upstream name is resolved per request: the prefix is cut by a rewrite
+    (a variable ``proxy_pass`` passes the URI as it is)."""
+    target = f"            set $wb_upstream {route.upstream_host}:{route.port};"
+    cut = prefix.replace(".", "\\.")
+    lines = []
+    for location, rewrite in ((f"= {prefix}", "rewrite ^ / break;"),
+                              (f"{prefix}/", f"rewrite ^{cut}(/.*)$ $1 break;")):
+        lines += ["", f"        location {location} {{  # endpoint {route.endpoint}",
+                  *_proxy_headers(prefix), target, f"            {rewrite}",
+                  "            proxy_pass http://$wb_upstream;", "        }"]
+    return lines
 
 
 def _upstream(host: str, port: int) -> str:
