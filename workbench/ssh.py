@@ -21,19 +21,18 @@ asyncssh is imported inside functions, so commands without SSH never load it.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import os
 import socket
-import tempfile
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput, Unreachable, WorkbenchError
+from .knownhosts import HostKey, Trusted, fingerprint, known_hosts_name, record
 from .model import Host
 
 if TYPE_CHECKING:
@@ -42,88 +41,6 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 10.0
 """Seconds to connect, exchange keys and log in, unless ConnectTimeout in ~/.ssh/config says."""
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
-
-
-class HostKey(NamedTuple):
-    """A server's public host key."""
-
-    key_type: str
-    """e.g. ``ssh-ed25519``"""
-    fingerprint: str
-    """``SHA256:...``, as ``ssh-keygen -lf`` prints it"""
-    openssh: str
-    """``TYPE BASE64``: the key as a known_hosts line holds it after the host names"""
-
-    def __str__(self) -> str:
-        return f"{self.key_type} {self.fingerprint}"
-
-
-@dataclass(frozen=True, slots=True)
-class Trusted:
-    """What :func:`trust` did for one host."""
-
-    status: Literal["trusted", "replaced", "already trusted"]
-    where: str
-    key: HostKey
-    known_hosts: Path
-    old: tuple[str, ...] = ()
-    """Fingerprints of the keys that were replaced."""
-
-    @property
-    def line(self) -> str:
-        was = f" (was {', '.join(self.old)})" if self.old else ""
-        return f"{self.status} {self.where} {self.key}{was}"
-
-    def __str__(self) -> str:
-        return self.line
-
-
-# -- pure parts -------------------------------------------------------------------------------
-def known_hosts_name(host: str, port: int | None) -> str:
-    """The host as known_hosts names it: ``host`` on port 22, else ``[host]:port``."""
-    host = host.strip("[]")
-    return host if port in (None, 22) else f"[{host}]:{port}"
-
-
-def fingerprint(openssh: str) -> str:
-    """``SHA256:...`` of a public key given as ``TYPE BASE64 [comment]``."""
-    blob = base64.b64decode(openssh.split()[1])
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-
-
-def without_host(text: str, name: str) -> tuple[str, int]:
-    """known_hosts ``text`` with the entries for ``name`` (plain or hashed) removed.
-
-    A line naming other hosts too keeps them; ``@cert-authority``/``@revoked`` lines, wildcard
-    patterns and comments stay. Returns the new text and how many entries were removed.
-    """
-    kept: list[str] = []
-    removed = 0
-    for line in text.splitlines(keepends=True):
-        fields = line.split(None, 1)
-        if len(fields) < 2 or fields[0].startswith(("#", "@")):
-            kept.append(line)
-            continue
-        patterns = fields[0].split(",")
-        rest = [p for p in patterns if not _names(p, name)]
-        removed += len(patterns) - len(rest)
-        if len(rest) == len(patterns):
-            kept.append(line)
-        elif rest:
-            kept.append(line.replace(fields[0], ",".join(rest), 1))
-    return "".join(kept), removed
-
-
-def _names(pattern: str, name: str) -> bool:
-    """Whether one known_hosts host pattern is exactly ``name`` (hashed ``|1|salt|hash`` too)."""
-    if pattern.startswith("|1|"):
-        try:
-            _, _, salt, digest = pattern.split("|")
-            mac = hmac.new(base64.b64decode(salt), name.encode(), hashlib.sha1).digest()
-            return hmac.compare_digest(mac, base64.b64decode(digest))
-        except ValueError:
-            return False
-    return pattern.lower() == name.lower()
 
 
 # -- where a Host really is -------------------------------------------------------------------
@@ -191,9 +108,44 @@ class _Target:
         return list(asyncssh.match_known_hosts(known, host, addr, port)[0])
 
 
+def library() -> ModuleType:
+    """asyncssh, imported without its slow search for a liboqs that is not installed.
+
+    On import asyncssh asks ``ctypes.util.find_library`` for ``oqs`` and ``liboqs`` (for the
+    sntrup761 key exchange), which on Linux runs ``ldconfig``, ``gcc`` and ``ld`` in
+    subprocesses: about 50 ms of every command that uses SSH. The loader's cache (what
+    ``ldconfig -p`` prints) and ``LD_LIBRARY_PATH`` answer the same question in a read; when
+    they name liboqs, the real search runs.
+    """
+    if "asyncssh" in sys.modules:
+        return sys.modules["asyncssh"]
+    import ctypes.util
+
+    search = ctypes.util.find_library
+    if sys.platform.startswith("linux") and not _has_liboqs():
+        ctypes.util.find_library = lambda name: (  # type: ignore[assignment]
+            None if name in ("oqs", "liboqs") else search(name))
+    try:
+        import asyncssh
+    finally:
+        ctypes.util.find_library = search
+    return asyncssh
+
+
+def _has_liboqs() -> bool:
+    try:
+        if b"liboqs" in Path("/etc/ld.so.cache").read_bytes():
+            return True
+    except OSError:
+        return True  # no cache to read: let asyncssh search
+    folders = [f for f in os.environ.get("LD_LIBRARY_PATH", "").split(":") if f]
+    return any(name.startswith("liboqs") for folder in folders if os.path.isdir(folder)
+               for name in os.listdir(folder))
+
+
 async def resolve(host: Host) -> _Target:
     """Apply ~/.ssh/config to ``host``: explicit user and port win over the config's."""
-    import asyncssh
+    asyncssh = library()
 
     name = host.host.strip("[]")
     # Host cannot tell an absent port from ':22', so 22 lets ~/.ssh/config decide.
@@ -227,6 +179,16 @@ def _ciphers(options: asyncssh.SSHClientConnectionOptions) -> dict[str, Any]:
     return {"encryption_algs": [a.decode() for a in first + [a for a in algs if a not in first]]}
 
 
+def _socket(options: asyncssh.SSHClientConnectionOptions) -> dict[str, Any]:
+    """The TCP connection with one send per loop turn (:mod:`workbench.sshsocket`), unless
+    ~/.ssh/config routes the host through a ``ProxyJump`` or ``ProxyCommand``."""
+    if options.tunnel or options.proxy_command :
+        return {}
+    from .sshsocket import Direct
+
+    return {"tunnel": Direct()}
+
+
 # -- connecting -------------------------------------------------------------------------------
 async def connect(host: Host, env: str | None = None) -> asyncssh.SSHClientConnection:
     """An SSH connection to ``host`` whose host key known_hosts vouches for.
@@ -252,7 +214,7 @@ async def connect_target(target: _Target, env: str | None) -> asyncssh.SSHClient
     try:
         async with asyncio.timeout(target.timeout):
             return await asyncssh.connect(target.spec, target.port_arg, options=target.options,
-                                          **_ciphers(target.options),
+                                          **_ciphers(target.options), **_socket(target.options),
                                           known_hosts=known, client_factory=Client)
     except asyncssh.HostKeyNotVerifiable as exc:
         if not offered:
@@ -384,32 +346,5 @@ async def trust(host: Host, replace: bool = False, env: str | None = None) -> Tr
                        f"but the server offers {key}",
                        "check the new key with the server's admin, then run 'workbench --batch "
                        f"trust {env or 'ENV'} --replace'")
-    await asyncio.to_thread(_record, path, target.key_name, key.openssh, replace)
+    await asyncio.to_thread(record, path, target.key_name, key.openssh, replace)
     return Trusted("replaced" if old else "trusted", target.where, key, path, tuple(old))
-
-
-def _record(path: Path, name: str, openssh: str, replace: bool) -> None:
-    """Add ``name openssh`` to known_hosts ``path`` (0600, folder 0700 when created)."""
-    path = path.resolve()
-    if not path.parent.is_dir():
-        path.parent.mkdir(mode=0o700, parents=True)
-    try:
-        text = path.read_text(encoding="utf-8")
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        text, mode = "", 0o600
-    if replace:
-        text, _ = without_host(text, name)
-    if text and not text.endswith("\n"):
-        text += "\n"
-    text += f"{name} {openssh}\n"
-    fd, tmp = tempfile.mkstemp(prefix=".known_hosts.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -13,19 +13,16 @@ import pytest
 
 from workbench import cli
 from workbench.errors import ExitCode, Unreachable
-from workbench.model import Host
-from workbench.ssh import (
+from workbench.knownhosts import (
     HostKey,
     Trusted,
-    _key_problem,
-    _names,
-    _Target,
-    _unreachable,
     fingerprint,
     known_hosts_name,
-    resolve,
+    names_host,
     without_host,
 )
+from workbench.model import Host
+from workbench.ssh import _key_problem, _Target, _unreachable, resolve
 
 # made with ssh-keygen; fingerprints as `ssh-keygen -lf` prints them
 ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBeyZ/YQaf6T2DAnDxyzw1N8LK1qCaILAVHlMxdzbyqT"
@@ -99,9 +96,9 @@ def test_without_host_keeps_the_other_names_of_a_line() -> None:
 
 
 def test_without_host_removes_hashed_entries() -> None:
-    assert _names(HASHED, "[127.0.0.1]:42022")
-    assert not _names(HASHED, "127.0.0.1")
-    assert not _names("|1|broken", "x")
+    assert names_host(HASHED, "[127.0.0.1]:42022")
+    assert not names_host(HASHED, "127.0.0.1")
+    assert not names_host("|1|broken", "x")
     text = f"{HASHED} {ED25519}\nkeep {RSA}\n"
     assert without_host(text, "[127.0.0.1]:42022") == (f"keep {RSA}\n", 1)
     assert without_host(text, "[127.0.0.1]:2222") == (text, 0)
