@@ -158,7 +158,7 @@ probe() {
     on1 network create --driver overlay --attachable "$PROBE" >/dev/null || return 1
     # (a warning that the image has no registry digest goes to stderr: shown only on failure)
     out=$(on1 service create --detach --name "$PROBE" --network "$PROBE" --endpoint-mode dnsrr \
-        --replicas "$n" --replicas-max-per-node 1 --hostname '{{.Node.ID}}' \
+        --replicas "$n" --replicas-max-per-node 1 --hostname '{{.Node.ID}}' --stop-signal SIGINT \
         --publish mode=host,target=8000,published=48080 "$BASE_IMAGE" sh -c \
         'mkdir -p /srv && hostname >/srv/node && cd /srv && exec python3 -m http.server 8000' \
         2>&1) || { printf '%s\n' "$out" >&2; return 1; }

@@ -26,7 +26,7 @@ from helpers import (
     target_env,
     tcp_reachable,
 )
-from hosts import SecondHost
+from hosts import SecondHost, swarm_cluster  # noqa: F401 (swarm_cluster: a fixture)
 from staging import Staged, stage
 
 # Variables from the real user's session that must not reach a test.
