@@ -35,21 +35,25 @@ Opener = Callable[[Project, Environment], Any]
 
 
 async def observe(project: Project, env: Environment, opener: Opener, key: bytes, *,
-                  with_images: bool = True) -> EnvState:
+                  with_images: bool = True, with_routes: bool = True) -> EnvState:
     """What runs in ``env`` now, on every host (unreachable hosts say why). Without
-    ``with_images`` the images' own defaults (env, labels) are not read: status needs none."""
-    return (await observe_keyed(project, env, opener, key, with_images=with_images))[0]
+    ``with_images`` the images' own defaults (env, labels) are not read, without
+    ``with_routes`` the live proxy config is not: status needs neither."""
+    return (await observe_keyed(project, env, opener, key, with_images=with_images,
+                                with_routes=with_routes))[0]
 
 
 async def observe_keyed(project: Project, env: Environment, opener: Opener, key: bytes, *,
-                        with_images: bool = True) -> tuple[EnvState, bytes | None]:
+                        with_images: bool = True,
+                        with_routes: bool = True) -> tuple[EnvState, bytes | None]:
     """:func:`observe`, and the environment's own secrets key (:mod:`workbench.envkey`, read
     on its first host; None when it has none or cannot be read), for config hashes."""
     secret_hint = {e.name: frozenset(e.secrets) for e in project.endpoints}
     async with opener(project, env) as (sites, failed):
         env_key = asyncio.ensure_future(_read_key(sites))
-        read = await asyncio.gather(*(_host(project, env, site, key, secret_hint, with_images)
-                                      for site in sites), return_exceptions=True)
+        read = await asyncio.gather(*(_host(project, env, site, key, secret_hint, with_images,
+                                            with_routes) for site in sites),
+                                    return_exceptions=True)
         own_key = await env_key
     hosts: dict[str, HostState] = {name: HostState(name, unreachable=why)
                                    for name, why in failed.items()}
@@ -74,12 +78,17 @@ async def _read_key(sites: Sequence[Site]) -> bytes | None:
 
 
 async def _host(project: Project, env: Environment, site: Site, key: bytes,
-                secret_hint: Mapping[str, frozenset[str]], with_images: bool) -> HostState:
+                secret_hint: Mapping[str, frozenset[str]], with_images: bool,
+                with_routes: bool) -> HostState:
     names = [e.name for e in project.endpoints]
+
+    async def routes_read() -> dict[str, tuple[str, ...]]:
+        return await blocking(lambda: _routes(site, project.name, env.name)) \
+            if with_routes else {}
+
     listing, records, routes = await asyncio.gather(
         blocking(lambda: list_apps(site, project.name, env.name)),
-        asyncio.gather(*(releases.history(site.store, n) for n in names)),
-        blocking(lambda: _routes(site, project.name, env.name)))
+        asyncio.gather(*(releases.history(site.store, n) for n in names)), routes_read())
     by_endpoint = dict(zip(names, records, strict=True))
     for name in {label_of(c, "endpoint") for c in listing} - set(by_endpoint):
         by_endpoint[name] = await releases.history(site.store, name)  # removed from the repo

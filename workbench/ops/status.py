@@ -74,8 +74,8 @@ async def status(project: Project, env_names: Sequence[str], opener: Opener) -> 
                 sides[env.name] = once
         return sides
 
-    observing = [asyncio.ensure_future(observe_keyed(project, env, opener, key,
-                                                     with_images=False)) for env in envs]
+    observing = [asyncio.ensure_future(observe_keyed(project, env, opener, key, with_images=False,
+                                                     with_routes=False)) for env in envs]
     # The observers import asyncssh and start connecting first (then wait on the network);
     # the repo's side, CPU work on a thread, runs in those waits rather than against them.
     await asyncio.sleep(0)
