@@ -8,7 +8,6 @@ import of every part workbench uses happens here, under one lock; later imports 
 
 from __future__ import annotations
 
-import sys
 import threading
 
 _LOCK = threading.Lock()
@@ -16,10 +15,16 @@ _LOCK = threading.Lock()
 
 def load() -> None:
     """Import the parts of the docker SDK that workbench uses (at once, and only once)."""
-    if "docker.utils.build" in sys.modules:
+    global _loaded
+    if _loaded:
         return
-    with _LOCK:
+    with _LOCK:  # a module is in sys.modules while it still runs: wait for the whole import
         import docker
         import docker.errors
         import docker.types
         import docker.utils.build  # noqa: F401
+
+        _loaded = True
+
+
+_loaded = False

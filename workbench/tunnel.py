@@ -18,6 +18,7 @@ import asyncio
 import os
 import shutil
 import tempfile
+import threading
 from typing import TYPE_CHECKING, Any
 
 from .engine import Engine
@@ -69,6 +70,7 @@ class RemoteEngine:
         """``user@host:port`` once connected, for messages."""
 
     async def __aenter__(self) -> Engine:
+        _import_sdk_meanwhile()  # the SDK's 0.3 s import overlaps the SSH handshake's waits
         target = await resolve(self.host)
         self.conn = await connect_target(target, self.env)
         remote = self.host.docker_socket or DEFAULT_SOCKET
@@ -149,6 +151,29 @@ async def _socket_problem(conn: Any, remote: str, user: str, exc: Exception) -> 
         return reason_of(exc)
     writer.close()
     return reason_of(exc)
+
+
+def _import_sdk_meanwhile() -> None:
+    """Import the docker SDK on a thread now (once per process), while the caller waits on the
+    network; :func:`_docker_client` then finds it imported, or waits for it under
+    :mod:`~workbench.sdk`'s lock. A failure here is left for that real import to report."""
+    global _sdk_import
+    if _sdk_import is None:
+        from . import sdk
+
+        _sdk_import = threading.Thread(target=_quietly, args=(sdk.load,), daemon=True,
+                                       name="workbench-sdk-import")
+        _sdk_import.start()
+
+
+_sdk_import: threading.Thread | None = None
+
+
+def _quietly(load: Any) -> None:
+    try:
+        load()
+    except Exception:  # the import in _docker_client raises it again, where it is mapped
+        return
 
 
 def _docker_client(path: str) -> Any:
