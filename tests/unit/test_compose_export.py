@@ -325,3 +325,18 @@ def test_as_deployed_takes_the_recorded_endpoint_values() -> None:
     assert was.update == UpdateSettings(2, 1.0, 30.0)
     assert was.secrets == ("API_TOKEN",)
     assert MappingProxyType({}) == was.build_args
+
+
+def test_the_cli_refuses_a_single_host_environment_and_writes_nothing(
+        tmp_path: Path, run_workbench: Any) -> None:
+    done = run_workbench("--batch", "new", "shop", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    target = tmp_path / "stack.yaml"
+    done = run_workbench("--batch", "export", "--env", "local", "--compose", str(target),
+                         cwd=tmp_path / "shop")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "workbench: error: environment 'local' has engine: docker: export --compose writes the "
+        "services of a Swarm environment, and this one runs one container per host; export an "
+        "environment with engine: swarm (set it and deploy there first)"]
+    assert not target.exists()

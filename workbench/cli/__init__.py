@@ -18,13 +18,13 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import BadInput, ExitCode, Interrupted, WorkbenchError
-from . import deploy, hosts, inspect, logs, project, prune, team, testing
+from . import compose, deploy, hosts, inspect, logs, project, prune, team, testing
 from .args import Parser
 from .output import Printer, silence_stdout
 
 PROG = "workbench"
 #: The command modules, in the order their commands appear in ``--help``.
-AREAS = (project, team, testing, deploy, inspect, logs, prune, hosts)
+AREAS = (project, team, testing, deploy, inspect, logs, prune, hosts, compose)
 
 
 def build_parser() -> argparse.ArgumentParser:

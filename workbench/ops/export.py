@@ -111,10 +111,9 @@ async def export(project: Project, env_name: str, names: Sequence[str],
     body = compose.compose(project.name, env.name, specs, info)
     text = compose.dump(body, header(project, env, stack, current, missing))
     exported = Exported(text, stack, tuple(s.name for s in specs), missing, tuple(specs))
-    emit(Result(True, f"{len(specs)} services of {env.name} (deploy with 'docker stack deploy "
-                f"-c FILE {stack}')", {"env": env.name, "stack": stack,
-                                       "services": list(exported.services),
-                                       "missing": list(missing)}))
+    emit(Result(True, f"{len(specs)} services of {env.name}, as stack {stack}",
+                {"env": env.name, "stack": stack, "services": list(exported.services),
+                 "missing": list(missing)}))
     return exported
 
 
