@@ -129,6 +129,9 @@ def library() -> ModuleType:
         import asyncssh
     finally:
         ctypes.util.find_library = search
+    from .sshwindow import install
+
+    install(asyncssh)  # a slow reader's buffered data counts against the window
     return asyncssh
 
 
