@@ -22,7 +22,7 @@ from workbench.site import Site
 from workbench.swarm import images
 from workbench.swarm.images import distribute, push, registry_ref
 from workbench.swarm.nodemap import match_nodes, node_id, node_sites, refuse_unmatched
-from workbench.swarm.pipe import QUEUED, Aborted, Pipe
+from workbench.swarm.pipe import Aborted, Pipe
 
 IMAGE = "wb_shop_orders:v1"
 ID = "sha256:" + "a" * 64
@@ -158,17 +158,17 @@ class WatchedPipe(Pipe):
 
     made: list[WatchedPipe] = []
 
-    def __init__(self, size: int = QUEUED) -> None:
-        super().__init__(size)
+    def __init__(self, limit: int = 800) -> None:
+        super().__init__(limit)
         self.full = threading.Event()
         self.most = 0
         WatchedPipe.made.append(self)
 
     def put(self, chunk: bytes) -> bool:
-        if len(self._items) >= self._size:
+        if self.waiting >= self._limit:
             self.full.set()
         taken = super().put(chunk)
-        self.most = max(self.most, len(self._items))
+        self.most = max(self.most, self.waiting)
         return taken
 
 
@@ -244,7 +244,7 @@ def test_one_save_feeds_every_node_that_lacks_the_image_or_has_another_id() -> N
 def test_memory_stays_bounded_while_a_slow_node_takes_a_large_image(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The node takes a chunk only when the pipe is full (the writer is about to wait) or the
-    save has ended: a pipe that did not make the writer wait would fill with all 400 chunks."""
+    save has ended: a pipe that did not make the writer wait would fill with all 40,000 bytes."""
     WatchedPipe.made = []
     monkeypatch.setattr(images, "Pipe", WatchedPipe)
     ended = threading.Event()
@@ -272,7 +272,7 @@ def test_memory_stays_bounded_while_a_slow_node_takes_a_large_image(
     node = site("n", FakeApi({}, take=slow))
     run(manager, [node])
     assert node.engine.api.received == chunks
-    assert WatchedPipe.made[0].most == QUEUED
+    assert WatchedPipe.made[0].most == 800  # the pipe's limit (100-byte chunks)
 
 
 def test_a_node_that_fails_is_named_with_the_fix_and_the_others_still_get_it() -> None:

@@ -29,8 +29,8 @@ from ..site import Site
 from .pipe import Aborted, Pipe
 
 CHUNK = 1 << 20
-"""Bytes read from the manager at a time, at most: a transfer holds about QUEUED (see
-:mod:`.pipe`) x CHUNK bytes per node in memory, whatever the image's size."""
+"""Bytes read from the manager at a time, at most: a transfer holds about LIMIT (see
+:mod:`.pipe`) bytes per node in memory, whatever the image's size."""
 PROGRESS_EVERY = 32 << 20
 MB = 1_000_000
 

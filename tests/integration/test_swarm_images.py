@@ -1,0 +1,265 @@
+"""Images reaching other engines (workbench/swarm/images.py) on real engines, each reached over
+its own SSH connection like a Swarm node: the main CI engine is the "manager", the second CI
+host the "node" (both plain engines; neither is put in swarm mode).
+
+- ``distribute`` streams an image built from the base image, replacing another image under the
+  same tag, through both forwarded sockets, with a bounded amount of memory; the node runs it,
+  and a second ``distribute`` sends nothing.
+- ``push`` to a registry: a small v2 registry (below, in this process, on 127.0.0.1; the engine
+  treats 127.0.0.0/8 as an insecure registry) checks every blob's digest; the reference
+  returned pulls back to the same image id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import threading
+import tracemalloc
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import pytest
+from helpers import SSHTarget
+from hosts import SecondHost
+
+from workbench.environments import Host
+from workbench.events import Event, LogLines, StepFinished
+from workbench.site import Site
+from workbench.swarm.images import distribute, push
+from workbench.tunnel import RemoteEngine
+
+pytestmark = pytest.mark.integration
+
+LABEL = {"dev.workbench.test": "test_swarm_images"}
+
+
+def build(client: docker.DockerClient, base: str, tag: str, marker: str) -> str:
+    """An image from the base image with a file that tells it apart; its id."""
+    dockerfile = f"FROM {base}\nRUN echo {marker} > /marker\nCMD [\"cat\", \"/marker\"]\n"
+    image, _ = client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag,
+                                   labels=LABEL, rm=True, forcerm=True)
+    return str(image.id)
+
+
+def remove(client: docker.DockerClient, *refs: str) -> None:
+    for ref in refs:
+        with suppress(docker.errors.ImageNotFound):
+            client.images.remove(ref, force=True)
+
+
+@asynccontextmanager
+async def sites(home: Path, target: SSHTarget, second: SecondHost) -> AsyncIterator[list[Site]]:
+    """The main engine and the second host's, each over its own SSH connection."""
+    ssh = home / ".ssh"
+    ssh.mkdir(mode=0o700, exist_ok=True)
+    (ssh / "config").write_text(f"Host {target.host}\n  IdentityFile {target.key}\n"
+                                "  IdentitiesOnly yes\n")
+    (ssh / "known_hosts").write_text(target.known_hosts.read_text())
+    port2 = int(second.spec.rsplit(":", 1)[1])
+    hosts = [Host(host=target.host, user=target.user, port=target.port,
+                  docker_socket=target.docker_socket),
+             Host(host=target.host, user=target.user, port=port2,
+                  docker_socket=second.docker_socket)]
+    async with AsyncExitStack() as stack:
+        opened = []
+        for host in hosts:
+            engine = await stack.enter_async_context(RemoteEngine(host, "swarm-test"))
+            opened.append(Site(engine.where, engine, None, None))  # type: ignore[arg-type]
+        yield opened
+
+
+@pytest.fixture
+def tag(docker_client: docker.DockerClient, second_host: SecondHost) -> Iterator[str]:
+    name = f"wb_imgtest{uuid.uuid4().hex[:8]}_app:v1"
+    yield name
+    remove(docker_client, name)
+    remove(second_host.client, name)
+
+
+async def test_an_image_streams_to_the_other_engine_once_and_runs_there(
+        docker_client: docker.DockerClient, second_host: SecondHost, ssh_target: SSHTarget,
+        base_image: str, isolated_env: Path, tag: str) -> None:
+    marker = uuid.uuid4().hex
+    ident = build(docker_client, base_image, tag, marker)
+    stale = build(second_host.client, base_image, tag, "an older build")  # same tag, other id
+    assert stale != ident
+    size = docker_client.images.get(ident).attrs["Size"]
+    seen: list[Event] = []
+    async with sites(isolated_env, ssh_target, second_host) as (manager, node):
+        tracemalloc.start()
+        try:
+            assert await distribute(manager, [manager, node], tag, seen.append) == ident
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert second_host.client.images.get(tag).id == ident
+        done = [e for e in seen if isinstance(e, StepFinished)]
+        assert [(e.step, e.ok) for e in done] == [(f"image/{node.name}", True)]
+        sent = float(re.search(r"sent ([0-9.]+) MB", done[0].detail).group(1))  # type: ignore[union-attr]
+        assert sent * 1_000_000 >= size  # the whole image went, as one tar
+        # ... and never was in memory: a bounded pipe, and SSH windows that count what a paused
+        # reader still holds (workbench/sshwindow.py; without it ~30 MB, growing with the image)
+        assert peak < 24_000_000 < size / 6, (peak, size)
+        assert any(isinstance(e, LogLines) and e.source == f"image@{node.name}" for e in seen)
+        out = second_host.client.containers.run(tag, remove=True)
+        assert out.decode().strip() == marker  # the node runs the manager's build
+
+        seen.clear()
+        assert await distribute(manager, [manager, node], tag, seen.append) == ident
+        [again] = [e for e in seen if isinstance(e, StepFinished)]
+        assert again.detail == "already there with the same id"
+
+
+# -- a registry ---------------------------------------------------------------------------------
+class Registry(BaseHTTPRequestHandler):
+    """The parts of the registry v2 API that ``docker push`` and ``docker pull`` use; every
+    blob's digest is checked as it is stored."""
+
+    protocol_version = "HTTP/1.1"
+    store: Path
+    manifests: dict[str, tuple[bytes, str]]
+    uploads: dict[str, Path]
+    lock = threading.Lock()
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+    def _reply(self, status: int, headers: dict[str, str] | None = None,
+               body: bytes = b"", head: bool = False) -> None:
+        self.send_response(status)
+        self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if "Content-Length" not in (headers or {}):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and not head:
+            self.wfile.write(body)
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _path(self) -> tuple[str, dict[str, str]]:
+        path, _, query = self.path.partition("?")
+        return path, dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+
+    def do_GET(self, head: bool = False) -> None:
+        path, _ = self._path()
+        if path == "/v2/":
+            return self._reply(200, body=b"{}", head=head)
+        found = re.fullmatch(r"/v2/(.+)/manifests/(.+)", path)
+        if found and f"{found[1]}:{found[2]}" in self.manifests:
+            body, kind = self.manifests[f"{found[1]}:{found[2]}"]
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            return self._reply(200, {"Content-Type": kind, "Docker-Content-Digest": digest,
+                                     "Content-Length": str(len(body))}, body, head)
+        found = re.fullmatch(r"/v2/(.+)/blobs/(sha256:[0-9a-f]{64})", path)
+        if found and (self.store / found[2]).is_file():
+            body = (self.store / found[2]).read_bytes()
+            return self._reply(200, {"Docker-Content-Digest": found[2],
+                                     "Content-Length": str(len(body)),
+                                     "Content-Type": "application/octet-stream"}, body, head)
+        return self._reply(404, body=b'{"errors": [{"code": "BLOB_UNKNOWN"}]}', head=head)
+
+    def do_HEAD(self) -> None:
+        self.do_GET(head=True)
+
+    def do_POST(self) -> None:
+        path, _ = self._path()
+        found = re.fullmatch(r"/v2/(.+)/blobs/uploads/", path)
+        assert found, path
+        self._body()
+        upload = uuid.uuid4().hex
+        with self.lock:
+            self.uploads[upload] = self.store / f"upload-{upload}"
+            self.uploads[upload].write_bytes(b"")
+        self._reply(202, {"Location": f"/v2/{found[1]}/blobs/uploads/{upload}",
+                          "Docker-Upload-UUID": upload, "Range": "0-0"})
+
+    def do_PATCH(self) -> None:
+        path, _ = self._path()
+        upload = path.rsplit("/", 1)[1]
+        with self.uploads[upload].open("ab") as out:
+            out.write(self._body())
+        size = self.uploads[upload].stat().st_size
+        self._reply(202, {"Location": path, "Docker-Upload-UUID": upload,
+                          "Range": f"0-{max(size - 1, 0)}"})
+
+    def do_PUT(self) -> None:
+        path, query = self._path()
+        body = self._body()
+        found = re.fullmatch(r"/v2/(.+)/manifests/(.+)", path)
+        if found:
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            kind = self.headers.get("Content-Type", "")
+            for ref in (found[2], digest):
+                self.manifests[f"{found[1]}:{ref}"] = (body, kind)
+            return self._reply(201, {"Location": f"/v2/{found[1]}/manifests/{digest}",
+                                     "Docker-Content-Digest": digest})
+        upload = path.rsplit("/", 1)[1]
+        part = self.uploads.pop(upload)
+        with part.open("ab") as out:
+            out.write(body)
+        digest = query["digest"].replace("%3A", ":")
+        if "sha256:" + hashlib.sha256(part.read_bytes()).hexdigest() != digest:
+            return self._reply(400, body=b'{"errors": [{"code": "DIGEST_INVALID"}]}')
+        part.rename(self.store / digest)
+        name = path.split("/blobs/")[0].removeprefix("/v2/")
+        self._reply(201, {"Location": f"/v2/{name}/blobs/{digest}",
+                          "Docker-Content-Digest": digest})
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[tuple[str, type[Registry]]]:
+    handler = type("TestRegistry", (Registry,), {"store": tmp_path, "manifests": {},
+                                                 "uploads": {}})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_port}/team", handler
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+async def test_push_returns_a_digest_reference_that_pulls_the_same_image(
+        docker_client: docker.DockerClient, second_host: SecondHost, ssh_target: SSHTarget,
+        base_image: str, isolated_env: Path, tag: str,
+        registry: tuple[str, type[Registry]]) -> None:
+    where, handler = registry
+    ident = build(docker_client, base_image, tag, uuid.uuid4().hex)
+    repo = f"{where}/{tag.split(':')[0]}"
+    seen: list[Event] = []
+    digest = ""
+    try:
+        async with sites(isolated_env, ssh_target, second_host) as (manager, _):
+            ref = await push(manager, tag, where, seen.append)
+        name, _, digest = ref.partition("@")
+        assert name == repo
+        body, _ = handler.manifests[f"team/{tag.split(':')[0]}:v1"]
+        assert digest == "sha256:" + hashlib.sha256(body).hexdigest()  # what services pin to
+        for blob in re.findall(r'"digest":\s*"(sha256:[0-9a-f]{64})"', body.decode()):
+            assert (handler.store / blob).is_file()  # each one stored, its digest checked
+        assert [e.detail for e in seen if isinstance(e, StepFinished)] == [ref]
+        remove(docker_client, f"{repo}:v1")
+        pulled = docker_client.images.pull(ref)
+        assert pulled.id == ident
+    finally:
+        remove(docker_client, f"{repo}:v1", *([f"{repo}@{digest}"] if digest else []))
