@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from screens.log_text import LevelHighlighter
 from screens.log_view import LogView, format_stamp
 from workbench.events import LogLines
 
@@ -350,6 +352,81 @@ async def test_clear_forgets_lines_and_counts() -> None:
         assert rows(view) == ["c"]
 
 
+MIXED = [
+    ("orders@h1", "2026-11-30T12:00:01.000Z orders@h1 INFO request path=/a", "info"),
+    ("orders@h2", "2026-11-30T12:00:02.000Z orders@h2 WARNING slow path=/b", "warning"),
+    ("orders@h1", "2026-11-30T12:00:03.000Z orders@h1 plain text", ""),
+    ("orders@h2", "2026-11-30T12:00:04.000Z orders@h2 ERROR boom path=/c", "error"),
+    ("orders@h1", "2026-11-30T12:00:05.000Z orders@h1 CRITICAL down", "critical"),
+]
+
+
+def mixed(view: LogView, dropped: int = 0) -> None:
+    sources, lines, levels = (list(column) for column in zip(*MIXED, strict=True))
+    view.add_lines(sources, lines, levels, dropped)
+
+
+async def test_lines_of_several_sources_come_in_one_write_and_filter_by_source() -> None:
+    app = LogHost()
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(LogView)
+        mixed(view, dropped=4)
+        await pilot.pause()
+        assert rows(view) == [line for _s, line, _l in MIXED]
+        assert view.sources == ("orders@h1", "orders@h2") and view.dropped == 4
+        await pilot.press("s")
+        assert rows(view) == [MIXED[i][1] for i in (0, 2, 4)]
+        view.add_lines(["orders@h2", "orders@h1", "orders@h1"], ["two\nrows", "", "one"],
+                       ["info", "", ""])
+        assert rows(view)[-2:] == [" ", "one"] and view.line_count == 9  # two, rows, " ", one
+
+
+async def test_level_shows_lines_of_at_least_that_level() -> None:
+    app = LogHost()
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(LogView)
+        view.add(batch("build", "no level here"))
+        mixed(view)
+        await pilot.press("v")
+        assert view.level == "info"
+        assert rows(view) == [MIXED[i][1] for i in (0, 1, 3, 4)]  # plain lines have no level
+        await pilot.press("v", "v")
+        assert view.level == "error"
+        assert rows(view) == [MIXED[3][1], MIXED[4][1]]
+        assert "level ≥error" in view.status_text()
+        mixed(view)  # new lines pass the same filter
+        assert rows(view)[-2:] == [MIXED[3][1], MIXED[4][1]] and view.shown_count == 4
+        await pilot.press("s")
+        assert view.source == "build" and rows(view) == []
+        await pilot.press("s", "v", "v")
+        assert view.source == "orders@h1" and view.level is None
+        assert view.shown_count == 6
+        with pytest.raises(ValueError, match="no log level 'loud'"):
+            view.set_level("loud")
+
+
+async def test_level_words_are_coloured() -> None:
+    app = LogHost(timestamps=True)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(LogView)
+        mixed(view)
+        await pilot.pause()
+        log = view.log_widget
+        assert log.highlight and isinstance(log.highlighter, LevelHighlighter)
+
+        def styles(line: str) -> dict[str, str]:
+            text = Text(line)
+            log.highlighter.highlight(text)
+            return {text.plain[s.start:s.end]: str(s.style) for s in text.spans}
+
+        assert rows(view)[1].startswith("12:03:04.123 2026-")  # arrival stamp first
+        assert styles(rows(view)[1]) == {"WARNING": "bold yellow"}
+        assert styles(rows(view)[3]) == {"ERROR": "bold red"}
+        assert styles(rows(view)[2]) == {}  # a plain line keeps its text
+        assert styles("12:00 app INFO x") == {"INFO": "green"}
+        assert styles("an INFO line in the middle of text") == {}
+
+
 def test_bindings_have_ids() -> None:
     ids = {binding.key: binding.id for binding in LogView.BINDINGS}  # type: ignore[union-attr]
     assert ids == {
@@ -358,6 +435,7 @@ def test_bindings_have_ids() -> None:
         "T": "log_view.timestamps",
         "slash": "log_view.filter",
         "s": "log_view.source",
+        "v": "log_view.level",
         "c": "log_view.clear",
         "escape": "log_view.cancel_filter",
     }
