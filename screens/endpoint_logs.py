@@ -3,8 +3,10 @@
 ``l`` on the main screen opens it for the highlighted endpoint x environment. It follows
 :func:`workbench.ops.logs.stream_logs` (the last lines first) into a
 :class:`~screens.log_view.LogView`, whose sources are ``endpoint@host`` (``s`` cycles them:
-one host, then the next, then all). ``esc`` stops the stream (every reader thread and SSH
-connection is closed) and goes back.
+one host, then the next, then all). Each line shows Docker's time, its source, and for a JSON
+line its level (coloured), message and fields; ``v`` shows only lines of at least a level
+(info, warning, error, critical, then all again). ``esc`` stops the stream (every reader thread
+and SSH connection is closed) and goes back.
 """
 
 from __future__ import annotations
@@ -64,13 +66,14 @@ class EndpointLogs(Screen[None]):
         self.log_view.focus()
 
     async def _follow(self) -> None:
-        from workbench.ops.logs import LogBatch, LogQuery, stream_logs, to_log_lines
+        from workbench.ops.logs import LogBatch, LogQuery, stream_logs
 
         view = self.log_view
 
         def take(batch: LogBatch) -> None:
-            for lines in to_log_lines(batch):
-                view.add(lines)
+            lines = batch.lines
+            if lines.times or batch.dropped:  # one Log write for the whole batch
+                view.add_lines(lines.sources, lines.shown(), lines.levels, batch.dropped)
             for host, why in batch.unreachable.items():
                 self.notify(f"{host}: {why}", title="Logs", severity="warning")
             for note in batch.notes:

@@ -11,6 +11,7 @@ that cannot be reached is named and the other's lines still show (exit 3).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -117,11 +118,19 @@ def test_logs_of_two_hosts_are_merged_in_order_parsed_filtered_and_masked(
     assert len(grep) == 1 and grep[0].split()[1] == f"orders@{h2}" and markers[3] in grep[0]
     only = logs(pair, "--since", "30m", "-e", "billing", "--json").stdout.splitlines()
     assert only and {json.loads(line)["endpoint"] for line in only} == {"billing"}
+    leveled = [json.loads(line) for line in logs(pair, "--since", "30m", "--level", "info",
+                                                 "--json").stdout.splitlines()]
+    assert {r["level"] for r in leveled} <= {"info", "warning", "error", "critical"}
+    assert len([r for r in leveled if r["message"] == "request"
+                and str(r["fields"].get("path", "")).endswith(run)]) == len(markers)
+    assert not [r for r in leveled if "plain hello" in r["raw"]]  # no level: left out
+    assert logs(pair, "--since", "30m", "--level", "CRITICAL").stdout == ""
     tail = logs(pair, "--tail", "1", "-e", "orders", "--json").stdout.splitlines()
     assert len(tail) == 2  # one line per container: orders on each host
 
     for args, word in ((("--grep", "(unclosed"), "--grep"), (("--since", "yesterday"), "--since"),
-                       (("--tail", "-3"), "--tail"), (("-e", "nope"), "nope")):
+                       (("--tail", "-3"), "--tail"), (("-e", "nope"), "nope"),
+                       (("--level", "loud"), "--level")):
         bad = logs(pair, *args, code=2)
         assert len(bad.stderr.strip().splitlines()) == 1 and word in bad.stderr, bad.stderr
         assert "Traceback" not in bad.stderr and bad.stdout == ""
@@ -258,3 +267,87 @@ def test_an_interrupted_stream_leaves_no_thread_and_no_connection(
     assert [t for t in threading.enumerate() if t is not threading.main_thread()
             and not t.name.startswith(("asyncio", "ThreadPoolExecutor"))] == []
     assert ssh_sockets(ports) == 0
+
+
+def test_follow_picks_up_a_redeployed_container_and_lets_the_old_one_go(
+        pair: Staged, second_host: SecondHost, docker_client: docker.DockerClient) -> None:
+    """A real redeploy of orders while following it: the new container on each host is found
+    through Docker's start events and read from its first line; the old one's log ends (it is
+    stopped) without any error, and the stream goes on with the new containers' lines."""
+    from workbench.model import load_project
+    from workbench.ops.logs import LogBatch, LogQuery, stream_logs
+
+    h1, h2 = "127.0.0.1:42022", second_host.spec.rpartition("@")[2]
+    project = load_project(pair.root)
+    batches: queue.Queue[LogBatch | None] = queue.Queue()
+    running: dict[str, object] = {}
+    ready = threading.Event()
+
+    def follow() -> None:
+        async def main() -> None:
+            running["loop"], running["stop"] = asyncio.get_running_loop(), asyncio.Event()
+            ready.set()
+            running["summary"] = await stream_logs(
+                project, "staging", LogQuery(endpoints=("orders",), tail=1, follow=True),
+                batches.put, stop=running["stop"])  # type: ignore[arg-type]
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # shown by the test
+            running["error"] = exc
+        finally:
+            ready.set()
+            batches.put(None)
+
+    seen: list[str] = []
+    notes: list[str] = []
+
+    def wait_until(done: Callable[[], bool]) -> None:
+        for _ in range(100_000):
+            if done():
+                return
+            batch = batches.get(timeout=300)  # a hang guard only
+            if batch is None:
+                raise AssertionError(f"the stream ended: {running}\n" + "\n".join(seen))
+            seen.extend(batch.lines.shown())
+            notes.extend(batch.notes)
+            notes.extend(f"unreachable {h}: {why}" for h, why in batch.unreachable.items())
+        raise AssertionError("never came:\n" + "\n".join(seen))
+
+    def containers() -> set[str]:
+        return {c.id for c in docker_client.containers.list(filters={"label": [
+            f"dev.workbench.project={pair.name}", "dev.workbench.endpoint=orders",
+            "dev.workbench.role=app"]})}
+
+    thread = threading.Thread(target=follow, name="test-follow")
+    thread.start()
+    try:
+        assert ready.wait(60)  # a hang guard only
+        wait_until(lambda: any(f"orders@{h1} " in s for s in seen)
+                   and any(f"orders@{h2} " in s for s in seen))  # the backlog of each host
+        before = containers()
+        pair.edit("endpoints/orders/app.py", 'log("started", token=',
+                  'log("started", release="two", token=')
+        git(pair.root / "endpoints" / "orders", "commit", "-qam", "release two")
+        done = pair.deploy("-e", "orders")
+        assert done.returncode == 0, done.stdout + done.stderr
+        after = containers()
+        assert after and not after & before  # the old container no longer runs here
+        for host in (h1, h2):  # the new containers' first lines came, while following
+            wait_until(lambda h=host: any(f"orders@{h} INFO started release=two" in s
+                                          for s in seen))
+        run = uuid.uuid4().hex[:8]
+        for host, marker in ((1, f"r1-{run}"), (2, f"r2-{run}")):
+            hit(pair, second_host, host, "orders", marker)
+            wait_until(lambda m=marker: any(m in s for s in seen))
+    finally:
+        loop = running.get("loop")
+        if isinstance(loop, asyncio.AbstractEventLoop):
+            with contextlib.suppress(RuntimeError):  # closed: the stream ended already
+                loop.call_soon_threadsafe(running["stop"].set)  # type: ignore[attr-defined]
+        thread.join(timeout=120)  # a hang guard only
+    assert not thread.is_alive() and "error" not in running, running
+    summary = running["summary"]
+    assert notes == [] and summary.unreachable == {}  # type: ignore[attr-defined]
+    assert set(summary.sources) == {f"orders@{h1}", f"orders@{h2}"}  # type: ignore[attr-defined]
+    assert [t.name for t in threading.enumerate() if t.name.startswith("workbench")] == []

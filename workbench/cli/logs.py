@@ -43,6 +43,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                       "until Ctrl-C")
     logs.add_argument("--grep", metavar="REGEX", help="only lines matching REGEX (Python "
                       "syntax), in the line as shown or as the app wrote it")
+    logs.add_argument("--level", metavar="LEVEL", type=str.lower, help="only lines of at least "
+                      "LEVEL: debug, info, warning, error or critical (JSON lines; a line with "
+                      "no level is left out)")
     logs.set_defaults(handler=_logs)
 
 
@@ -78,6 +81,16 @@ def parse_grep(text: str) -> re.Pattern[str]:
                        ) from None
 
 
+def parse_level(text: str) -> str:
+    from ..logparse import LEVELS, RANKS
+
+    word = LEVELS.get(text.strip().lower(), text.strip().lower())
+    if word not in RANKS:
+        raise BadInput(f"--level {text!r} is not a log level",
+                       f"give one of {', '.join(RANKS)}")
+    return word
+
+
 def _logs(args: argparse.Namespace, cwd: Path, printer: Printer) -> int:
     import asyncio
 
@@ -88,7 +101,8 @@ def _logs(args: argparse.Namespace, cwd: Path, printer: Printer) -> int:
                      since=None if args.since is None else parse_since(args.since),
                      tail=None if args.tail is None else parse_tail(args.tail),
                      follow=args.follow,
-                     grep=None if args.grep is None else parse_grep(args.grep))
+                     grep=None if args.grep is None else parse_grep(args.grep),
+                     level=None if args.level is None else parse_level(args.level))
     project = load_project(find_root(cwd))
     show = _Show(printer.as_json, args.follow)
     summary = asyncio.run(stream_logs(project, args.env, query, show))
@@ -118,7 +132,7 @@ class _Show:
             silence_stdout()
 
     def _print(self, batch: LogBatch) -> None:
-        from ..logmerge import as_json, plain
+        from ..logparse import as_json
 
         out = sys.stdout
         if self.as_json:
@@ -138,7 +152,7 @@ class _Show:
             if batch.dropped:
                 print(f"dropped {batch.dropped} lines (the output fell behind)",
                       file=sys.stderr)
-            lines = [plain(r) for r in batch.records]
+            lines = batch.lines.shown()
         if lines:
             out.write("\n".join(lines) + "\n")
             if self.flush:

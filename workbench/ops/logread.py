@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine import Engine, Stream, blocking
 from ..errors import WorkbenchError
-from ..logmerge import LineFilter, LogRecord, parse_line
+from ..logmerge import LineFilter, Lines, concat, parse_lines
 from ..model import Environment, Project
 from ..redact import Redactor
 from ..site import Site
@@ -25,26 +25,40 @@ if TYPE_CHECKING:
 
 
 class Inbox:
-    """One container's parsed lines between its reader thread and the loop (bounded)."""
+    """One container's parsed lines between its reader thread and the loop (bounded: beyond
+    ``limit`` lines the oldest are dropped and counted)."""
 
     def __init__(self, source: str, limit: int) -> None:
         self.source = source
-        self._records: deque[LogRecord] = deque(maxlen=limit)
+        self.limit = limit
+        self._parts: deque[Lines] = deque()
+        self._count = 0
         self._dropped = 0
         self._lock = threading.Lock()
 
-    def feed(self, records: list[LogRecord]) -> None:
+    def feed(self, lines: Lines) -> None:
         with self._lock:
-            before = len(self._records)
-            self._records.extend(records)
-            self._dropped += before + len(records) - len(self._records)
+            self._parts.append(lines)
+            self._count += len(lines)
+            while self._count > self.limit:
+                over = self._count - self.limit
+                first = self._parts[0]
+                size = len(first)
+                if size <= over:
+                    self._parts.popleft()
+                else:
+                    self._parts[0] = first.slice(over, size)
+                    size = over
+                self._count -= size
+                self._dropped += size
 
-    def take(self) -> tuple[list[LogRecord], int]:
+    def take(self) -> tuple[Lines, int]:
         with self._lock:
-            records = list(self._records)
-            self._records.clear()
+            parts = list(self._parts)
+            self._parts.clear()
+            self._count = 0
             dropped, self._dropped = self._dropped, 0
-        return records, dropped
+        return (concat(parts) if parts else Lines()), dropped
 
 
 @dataclass(slots=True)
@@ -57,23 +71,25 @@ class Reader:
     """Following: the lines that were there when it started."""
     host: str
     stream: Stream
+    container: str = ""
     caught_up: threading.Event = field(default_factory=threading.Event)
     future: asyncio.Future[None] | None = None
 
 
 def reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redactor,
-             reader: Reader) -> Callable[[], None]:
+            reader: Reader, fresh: bool = False) -> Callable[[], None]:
     """The body of one reader thread: the container's log, masked, parsed and filtered.
 
     Following, it reads in two requests: what is there (into ``reader.backlog``, merged with
     the other containers' by a full sort), then, from the last timestamp read on, the lines
     that come (into ``reader.inbox``, through the reorder window). A backlog read at uneven
-    speeds from several hosts would otherwise outrun any window."""
+    speeds from several hosts would otherwise outrun any window. A ``fresh`` container (one
+    that started while following) is read from its first line, as it comes."""
     from ..engine import body_chunks
     from ..logstream import DockerLogDecoder
 
     source, stream = reader.inbox.source, reader.stream
-    keep = LineFilter(query.grep)
+    keep = LineFilter(query.grep, query.level)
     params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0}
     if query.since is not None:
         params["since"] = f"{query.since:.9f}"
@@ -81,7 +97,7 @@ def reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redact
         params["tail"] = str(query.tail)
     newest = [""]
 
-    def read(params: dict[str, Any], feed: Callable[[list[LogRecord]], None]) -> None:
+    def read(params: dict[str, Any], feed: Callable[[Lines], None]) -> None:
         after = newest[0]
 
         def take(lines: list[str]) -> None:
@@ -89,15 +105,16 @@ def reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redact
                 return
             if redactor:
                 lines = redactor(lines)
-            records = [parse_line(line, source) for line in lines]
-            last = max(r.time for r in records)
+            chunk = parse_lines(lines, source)
+            times = chunk.times
+            last = max(times)
             if last > newest[0]:
                 newest[0] = last
-            if after:  # the backlog had lines up to ``after``: they were shown
-                records = [r for r in records if r.time > after]
-            records = keep(records)
-            if records:
-                feed(records)
+            if after and min(times) <= after:  # the backlog had lines up to ``after``: shown
+                chunk = chunk.take([i for i, time in enumerate(times) if time > after])
+            chunk = keep(chunk)
+            if chunk.times:
+                feed(chunk)
 
         api = engine.api
         url = f"{api.base_url}/v{api.api_version}/containers/{container_id}/logs"
@@ -125,6 +142,10 @@ def reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redact
             response.close()
 
     def run() -> None:
+        if fresh:
+            reader.caught_up.set()
+            read({"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 1}, reader.inbox.feed)
+            return
         if not query.follow:
             read(params, reader.inbox.feed)
             return

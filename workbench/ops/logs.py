@@ -4,12 +4,14 @@ The API both front ends use (the batch ``logs`` command and the TUI's log view):
 
     summary = await stream_logs(project, "staging", LogQuery(follow=True), emit, stop=stop)
 
-- ``emit(batch: LogBatch)`` is called on the event loop, in order: ``batch.records`` are
-  :class:`~workbench.logmerge.LogRecord` (``time``, ``source`` = ``endpoint@host``, ``level``,
-  ``message``, ``fields``, ``raw``, ``late``), ``batch.dropped`` counts lines lost since the last
-  batch because the consumer fell behind, ``batch.unreachable`` names hosts (host -> reason) that
-  could not be read or were lost, and ``batch.notes`` carries warnings. :func:`to_log_lines`
-  turns a batch into :class:`~workbench.events.LogLines` runs for a ``LogView``, in order.
+- ``emit(batch: LogBatch)`` is called on the event loop, in order: ``batch.lines`` are
+  :class:`~workbench.logmerge.Lines` in time order (columns: ``times``, ``sources`` =
+  ``endpoint@host``, ``texts`` as shown, ``levels``, ``raws``, and which were ``late``;
+  ``lines.shown()`` gives the plain output), ``batch.records`` the same as
+  :class:`~workbench.logparse.LogRecord` objects (made when asked for), ``batch.dropped`` counts
+  lines lost since the last batch because the consumer fell behind, ``batch.unreachable`` names
+  hosts (host -> reason) that could not be read or were lost, and ``batch.notes`` carries
+  warnings.
 - It returns when ``stop`` is set, when every container's log ended (always, without
   ``follow``), or raises ``CancelledError`` when its task is cancelled (Ctrl-C, ``esc``). Every
   way out closes each log stream (so each reader thread ends) and waits for the reader threads
@@ -19,11 +21,15 @@ Per host (:func:`workbench.sites.open_reachable`, one SSH connection each, the d
 forwarded) the current container of each endpoint is found by its labels, as ``observe`` does,
 and its log is read with Docker's timestamps (``/containers/ID/logs?timestamps=1``, with
 ``since``, ``tail`` and ``follow``) on a thread of its own. Each line is masked (the
-environment's secret values, :mod:`workbench.redact`), parsed and filtered on that thread, then
-waits in a bounded per-container inbox: when the loop falls behind, the oldest lines are dropped
-and counted (as :class:`~workbench.logstream.LogPump` does). Without ``follow`` every container's
-log is read to its end and the sorted logs are k-way merged; with ``follow`` a
-:class:`~workbench.logmerge.ReorderWindow` (0.5 s, 50,000 lines) orders lines as they come.
+environment's secret values, :mod:`workbench.redact`), parsed and filtered (``grep``, ``level``)
+on that thread, a chunk at a time, then waits in a bounded per-container inbox: when the loop
+falls behind, the oldest lines are dropped and counted (as :class:`~workbench.logstream.LogPump`
+does). Without ``follow`` every container's
+log is read to its end and all of it is sorted by time at once; with ``follow`` a
+:class:`~workbench.logmerge.ReorderWindow` (0.5 s, 50,000 lines) orders lines as they come,
+and a container of a followed endpoint that starts meanwhile (a redeploy: Docker's start events
+on the same socket, :mod:`workbench.ops.logwatch`) is read from its first line on; a stopped or
+removed one's log just ends.
 """
 
 from __future__ import annotations
@@ -36,17 +42,10 @@ from dataclasses import dataclass, field
 
 from ..engine import Stream, follow
 from ..errors import BadInput
-from ..events import LogLines
-from ..logmerge import (
-    HOLD,
-    LIMIT,
-    LogRecord,
-    ReorderWindow,
-    merge_sorted,
-    plain,
-    sort_records,
-)
+from ..logmerge import HOLD, LIMIT, Lines, ReorderWindow, merge
+from ..logparse import RANKS, LogRecord
 from ..model import Project
+from ..site import Site
 from .logread import (
     Inbox,
     Reader,
@@ -54,6 +53,7 @@ from .logread import (
     reading,
     secrets_redactor,
 )
+from .logwatch import Starts
 from .observe import Opener
 
 INTERVAL = 0.1
@@ -68,13 +68,15 @@ BATCH = 5_000
 
 @dataclass(frozen=True, slots=True)
 class LogQuery:
-    """What to read: endpoints (default all), since (UNIX seconds), tail, follow, grep."""
+    """What to read: endpoints (default all), since (UNIX seconds), tail, follow, grep, level
+    (lines of at least that level, one of :data:`~workbench.logparse.RANKS`)."""
 
     endpoints: tuple[str, ...] = ()
     since: float | None = None
     tail: int | None = None
     follow: bool = False
     grep: re.Pattern[str] | None = None
+    level: str | None = None
     hold: float = HOLD
     """Reorder window: seconds a followed line waits for earlier lines of other sources."""
     limit: int = LIMIT
@@ -86,12 +88,17 @@ class LogQuery:
 
 @dataclass(frozen=True, slots=True)
 class LogBatch:
-    """Some records in time order, and what the consumer should know with them."""
+    """Some lines in time order, and what the consumer should know with them."""
 
-    records: tuple[LogRecord, ...] = ()
+    lines: Lines = field(default_factory=Lines)
     dropped: int = 0
     unreachable: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+
+    @property
+    def records(self) -> list[LogRecord]:
+        """The lines as records (made now: the hot path uses :attr:`lines`)."""
+        return self.lines.records()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,25 +114,6 @@ class LogSummary:
 
 
 Emit = Callable[[LogBatch], None]
-
-
-def to_log_lines(batch: LogBatch, show: Callable[[LogRecord], str] | None = None) -> list[LogLines]:
-    """A batch as LogLines events for a ``LogView``: one per run of one source, in order
-    (``show``: the text of a line; default the plain form without the source)."""
-    render = show or (lambda r: plain(r, with_source=False))
-    out: list[LogLines] = []
-    dropped = batch.dropped
-    run: list[str] = []
-    source = ""
-    for record in batch.records:
-        if record.source != source and run:
-            out.append(LogLines(source, tuple(run), dropped))
-            run, dropped = [], 0
-        source = record.source
-        run.append(render(record))
-    if run or dropped:
-        out.append(LogLines(source, tuple(run), dropped))
-    return out
 
 
 def host_labels(specs: Sequence[str]) -> dict[str, str]:
@@ -144,6 +132,8 @@ async def stream_logs(project: Project, env_name: str, query: LogQuery, emit: Em
     env = project.environment(env_name)
     known = {e.name for e in project.endpoints}
     unknown = [n for n in query.endpoints if n not in known]
+    if query.level is not None and query.level not in RANKS:
+        raise BadInput(f"no log level {query.level!r}", f"pick one of {', '.join(RANKS)}")
     if unknown:
         raise BadInput(f"project '{project.name}' has no endpoint "
                        f"{', '.join(repr(n) for n in unknown)}",
@@ -162,7 +152,33 @@ async def stream_logs(project: Project, env_name: str, query: LogQuery, emit: Em
             emit(LogBatch(unreachable=dict(failed)))
         labels = host_labels([h.spec for h in env.hosts] if not env.is_local else ["local"])
         readers: list[Reader] = []
+        starts: list[Starts] = []
+
+        def start(site: Site, endpoint: str, container_id: str, fresh: bool = False) -> None:
+            source = f"{endpoint}@{labels.get(site.name, site.name)}"
+            limit = query.buffer or (BUFFER if query.follow else READ_ALL)
+            reader = Reader(Inbox(source, limit), Inbox(source, READ_ALL), site.name, Stream(),
+                            container_id)
+            reader.future = follow(reading(site.engine, container_id, query, redactor, reader,
+                                           fresh), reader.stream)
+            readers.append(reader)
+
+        def started() -> None:
+            """Follow the containers that started since the last look (a redeploy)."""
+            read = {r.container for r in readers}
+            for watch in starts:
+                for endpoint, container_id in watch.take():
+                    if container_id not in read:
+                        read.add(container_id)
+                        start(watch.site, endpoint, container_id, fresh=True)
+                note = watch.note()
+                if note:
+                    emit(LogBatch(notes=(note,)))
+
         try:
+            if query.follow:  # listen for starts before listing: no container falls between
+                starts += [Starts(s, project.name, env.name, query.endpoints) for s in sites]
+                await asyncio.gather(*(watch.ready.wait() for watch in starts))
             found = await asyncio.gather(*(endpoint_containers(project, env, s, query.endpoints)
                                            for s in sites), return_exceptions=True)
             for site, item in zip(sites, found, strict=True):
@@ -173,33 +189,30 @@ async def stream_logs(project: Project, env_name: str, query: LogQuery, emit: Em
                     emit(LogBatch(unreachable={site.name: unreachable[site.name]}))
                     continue
                 for endpoint, container_id in item:
-                    source = f"{endpoint}@{labels.get(site.name, site.name)}"
-                    limit = query.buffer or (BUFFER if query.follow else READ_ALL)
-                    reader = Reader(Inbox(source, limit), Inbox(source, READ_ALL),
-                                     site.name, Stream())
-                    reader.future = follow(reading(site.engine, container_id, query, redactor,
-                                                    reader), reader.stream)
-                    readers.append(reader)
+                    start(site, endpoint, container_id)
             if query.follow:
-                counts = await _follow(readers, query, emit, stop, unreachable)
+                counts = await _follow(readers, query, emit, stop, unreachable, started)
             else:
                 counts = await _read_all(readers, emit, stop, unreachable)
         finally:
             await _close(readers)
+            await asyncio.gather(*(watch.close() for watch in starts))
     return LogSummary(counts[0], counts[1], counts[2], unreachable,
-                      tuple(r.inbox.source for r in readers))
+                      tuple(dict.fromkeys(r.inbox.source for r in readers)))
 
 
 async def _follow(readers: list[Reader], query: LogQuery, emit: Emit, stop: asyncio.Event,
-                  unreachable: dict[str, str]) -> tuple[int, int, int]:
+                  unreachable: dict[str, str],
+                  started: Callable[[], None]) -> tuple[int, int, int]:
     """What is there, fully sorted, once every reader has read it; then what comes, through
-    the reorder window."""
+    the reorder window (``started()`` adds readers of containers that started meanwhile)."""
     window = ReorderWindow(query.hold, query.limit)
     lines = dropped_total = 0
     backlog = True
     stopped = asyncio.ensure_future(stop.wait())
     try:
         while True:
+            started()
             running = [r.future for r in readers if r.future is not None and not r.future.done()]
             if not running or stop.is_set():
                 break
@@ -210,12 +223,12 @@ async def _follow(readers: list[Reader], query: LogQuery, emit: Emit, stop: asyn
             if backlog:
                 if not (ended or stop.is_set() or all(r.caught_up.is_set() for r in readers)):
                     if lost:
-                        _emit(emit, [], 0, lost)
+                        _emit(emit, Lines(), 0, lost)
                     continue
                 backlog = False
                 merged, dropped = _merge([r.backlog for r in readers])
-                if merged:
-                    window.last = merged[-1].time
+                if merged.times:
+                    window.last = merged.times[-1]
                 lines += len(merged)
                 dropped_total += dropped
                 _emit(emit, merged, dropped, lost)
@@ -234,22 +247,22 @@ async def _follow(readers: list[Reader], query: LogQuery, emit: Emit, stop: asyn
     return lines, dropped_total, window.late
 
 
-def _merge(inboxes: Iterable[Inbox]) -> tuple[list[LogRecord], int]:
-    """Every record the inboxes hold, in time order (a k-way merge), and what they dropped."""
-    streams, dropped = [], 0
+def _merge(inboxes: Iterable[Inbox]) -> tuple[Lines, int]:
+    """Every line the inboxes hold, in time order, and what they dropped."""
+    parts, dropped = [], 0
     for inbox in inboxes:
-        records, lost = inbox.take()
-        streams.append(sort_records(records))
+        lines, lost = inbox.take()
+        parts.append(lines)
         dropped += lost
-    return list(merge_sorted(streams)), dropped
+    return merge(parts), dropped
 
 
 def _take(readers: Iterable[Reader], window: ReorderWindow, now: float) -> int:
     """Move what the readers put in their inboxes into the window; the lines they dropped."""
     dropped = 0
     for reader in readers:
-        records, lost = reader.inbox.take()
-        window.add(records, now)
+        lines, lost = reader.inbox.take()
+        window.add(lines, now, reader.container)
         dropped += lost
     return dropped
 
@@ -272,15 +285,19 @@ async def _read_all(readers: list[Reader], emit: Emit, stop: asyncio.Event,
     return len(merged), dropped, 0
 
 
-def _emit(emit: Emit, records: list[LogRecord], dropped: int, lost: Mapping[str, str]) -> None:
+def _emit(emit: Emit, lines: Lines, dropped: int, lost: Mapping[str, str]) -> None:
     if lost:
         emit(LogBatch(unreachable=dict(lost)))
-    if not records:
+    count = len(lines)
+    if not count:
         if dropped:
             emit(LogBatch(dropped=dropped))
         return
-    for start in range(0, len(records), BATCH):
-        emit(LogBatch(tuple(records[start:start + BATCH]), dropped))
+    if count <= BATCH:
+        emit(LogBatch(lines, dropped))
+        return
+    for start in range(0, count, BATCH):
+        emit(LogBatch(lines.slice(start, start + BATCH), dropped))
         dropped = 0
 
 
