@@ -8,10 +8,13 @@ host the "node" (both plain engines; neither is put in swarm mode).
 - ``push`` to a registry: a small v2 registry (below, in this process, on 127.0.0.1; the engine
   treats 127.0.0.0/8 as an insecure registry) checks every blob's digest; the reference
   returned pulls back to the same image id.
+- On the CI Swarm: the worker's host is found by its node id, gets an image built on the
+  manager only, and a service placed on the worker runs it by id.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import re
@@ -26,14 +29,17 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.types
 import pytest
 from helpers import SSHTarget
-from hosts import SecondHost
+from hosts import SecondHost, SwarmCluster, trust_ci_hosts
 
 from workbench.environments import Host
+from workbench.errors import BadInput
 from workbench.events import Event, LogLines, StepFinished
 from workbench.site import Site
 from workbench.swarm.images import distribute, push
+from workbench.swarm.nodemap import node_sites
 from workbench.tunnel import RemoteEngine
 
 pytestmark = pytest.mark.integration
@@ -58,11 +64,7 @@ def remove(client: docker.DockerClient, *refs: str) -> None:
 @asynccontextmanager
 async def sites(home: Path, target: SSHTarget, second: SecondHost) -> AsyncIterator[list[Site]]:
     """The main engine and the second host's, each over its own SSH connection."""
-    ssh = home / ".ssh"
-    ssh.mkdir(mode=0o700, exist_ok=True)
-    (ssh / "config").write_text(f"Host {target.host}\n  IdentityFile {target.key}\n"
-                                "  IdentitiesOnly yes\n")
-    (ssh / "known_hosts").write_text(target.known_hosts.read_text())
+    trust_ci_hosts(home, target)
     port2 = int(second.spec.rsplit(":", 1)[1])
     hosts = [Host(host=target.host, user=target.user, port=target.port,
                   docker_socket=target.docker_socket),
@@ -263,3 +265,57 @@ async def test_push_returns_a_digest_reference_that_pulls_the_same_image(
         assert pulled.id == ident
     finally:
         remove(docker_client, f"{repo}:v1", *([f"{repo}@{digest}"] if digest else []))
+
+
+# -- on the CI Swarm -------------------------------------------------------------------------------
+async def test_the_worker_gets_the_image_and_a_service_pinned_to_its_id_runs_there(
+        swarm_cluster: SwarmCluster, ssh_target: SSHTarget, base_image: str,
+        isolated_env: Path) -> None:
+    """Built on the manager only (moby #29940): node_sites tells the worker's host by its node
+    id, distribute sends the image there, and a task placed on the worker runs it by id."""
+    lead, worker = swarm_cluster.manager, swarm_cluster.worker
+    tag = f"wb_imgtest{uuid.uuid4().hex[:8]}_app:v1"
+    marker = uuid.uuid4().hex
+    ident = build(lead.client, base_image, tag, marker)
+    trust_ci_hosts(isolated_env, ssh_target)
+    service = None
+    try:
+        async with AsyncExitStack() as stack:
+            opened = [Site(node.name, await stack.enter_async_context(
+                RemoteEngine(node.host(), "swarm-test")), None, None)  # type: ignore[arg-type]
+                for node in (lead, worker)]
+            if swarm_cluster.nodes == 2:
+                mapped = await node_sites(opened[0], opened, "prod")
+                assert mapped == {lead.node_id: opened[0], worker.node_id: opened[1]}
+                with pytest.raises(BadInput) as caught:
+                    await node_sites(opened[0], opened[:1], "prod")
+                assert f"({worker.node_id[:12]}) has no host in environment prod" in (
+                    caught.value.line)
+            seen: list[Event] = []
+            assert await distribute(opened[0], opened, tag, seen.append) == ident
+        assert worker.client.images.get(tag).id == ident
+        if swarm_cluster.nodes == 2:
+            service = lead.client.services.create(
+                ident, name=f"imgtest{uuid.uuid4().hex[:8]}", labels=LABEL,
+                constraints=["node.labels.host==swarm2"],
+                restart_policy=docker.types.RestartPolicy(condition="none"))
+            for _ in range(3000):  # a safety cap
+                tasks = service.tasks()
+                state = tasks[0]["Status"]["State"] if tasks else "new"
+                if state in ("complete", "failed", "rejected"):
+                    break
+                await asyncio.sleep(0.1)
+            assert state == "complete", tasks[0]["Status"]
+            assert tasks[0]["NodeID"] == worker.node_id
+    finally:
+        if service is not None:
+            service.remove()
+        remove(lead.client, tag)
+        for _ in range(600):  # a safety cap: the task's container goes after the service
+            try:
+                worker.client.images.remove(tag, force=True)
+                break
+            except docker.errors.ImageNotFound:
+                break
+            except docker.errors.APIError:
+                await asyncio.sleep(0.1)
