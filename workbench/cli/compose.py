@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _export(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
+    import asyncio
+
     from ..model import find_root, load_project
     from ..ops.export import export, write
     from ..sites import open_sites
