@@ -104,7 +104,7 @@ async def test_an_image_streams_to_the_other_engine_once_and_runs_there(
             tracemalloc.stop()
         assert second_host.client.images.get(tag).id == ident
         done = [e for e in seen if isinstance(e, StepFinished)]
-        assert [(e.step, e.ok) for e in done] == [(f"image/{node.name}", True)]
+        assert [(e.step, e.ok) for e in done] == [(f"image/{tag}@{node.name}", True)]
         sent = float(re.search(r"sent ([0-9.]+) MB", done[0].detail).group(1))  # type: ignore[union-attr]
         assert sent * 1_000_000 >= size  # the whole image went, as one tar
         # ... and never was in memory: a bounded pipe, and SSH windows that count what a paused

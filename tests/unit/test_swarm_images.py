@@ -216,8 +216,8 @@ def test_a_node_with_the_same_image_id_gets_nothing() -> None:
     assert ident == ID
     assert node.engine.api.calls == [f"inspect {IMAGE}"]  # one call, no load
     assert manager.engine.api.calls == [f"inspect {IMAGE}"]  # no save
-    assert seen == [StepStarted("image/n", f"send {IMAGE} to n"),
-                    StepFinished("image/n", f"send {IMAGE} to n", True, 0.0,
+    assert seen == [StepStarted(f"image/{IMAGE}@n", f"send {IMAGE} to n"),
+                    StepFinished(f"image/{IMAGE}@n", f"send {IMAGE} to n", True, 0.0,
                                  "already there with the same id")]
 
 
@@ -235,9 +235,9 @@ def test_one_save_feeds_every_node_that_lacks_the_image_or_has_another_id() -> N
                                          f"inspect {IMAGE}"]  # checked after the load
         assert node.engine.api.images[IMAGE] == ID
     assert same.engine.api.calls == [f"inspect {IMAGE}"]
-    done = {e.step: e for e in seen if isinstance(e, StepFinished)}
-    assert done["image/lacking"].ok and "sent 0.0 MB to lacking in" in done["image/lacking"].detail
-    assert "id sha256:aaaaaaaaaaaa checked" in done["image/other"].detail
+    done = {e.step.split("@")[1]: e for e in seen if isinstance(e, StepFinished)}
+    assert done["lacking"].ok and "sent 0.0 MB to lacking in" in done["lacking"].detail
+    assert "id sha256:aaaaaaaaaaaa checked" in done["other"].detail
     assert any(isinstance(e, LogLines) and e.source == "image@other" for e in seen)
 
 
@@ -351,7 +351,7 @@ def test_progress_is_reported_from_the_sending_thread(monkeypatch: pytest.Monkey
     _, seen = run(site("m", FakeApi({IMAGE: ID})), [site("n", FakeApi({}))])
     progress = [e for e in seen if isinstance(e, Progress)]
     assert [p.done for p in progress] == [10_000, 20_000, 30_000, 40_000]
-    assert {p.step for p in progress} == {"image/n"} and progress[0].total == 40_000
+    assert {p.step for p in progress} == {f"image/{IMAGE}@n"} and progress[0].total == 40_000
 
 
 # -- a registry instead ---------------------------------------------------------------------------

@@ -70,7 +70,7 @@ async def distribute(manager: Site, nodes: Sequence[Site], image: str, emit: Emi
 
 
 def _step(node: Site, image: str) -> tuple[str, str]:
-    return f"image/{node.name}", f"send {image} to {node.name}"
+    return f"image/{image}@{node.name}", f"send {image} to {node.name}"
 
 
 def _image(manager: Site, image: str) -> tuple[str, int]:
@@ -274,7 +274,7 @@ async def push(manager: Site, image: str, registry: str, emit: Emit) -> str:
     by digest (``registry/name@sha256:...``) that services pin to. Credentials come from this
     machine's docker config (``docker login``), as for ``docker push``."""
     repo, tag = registry_ref(image, registry)
-    step, label = f"image/push {registry}", f"push {image} to {registry}"
+    step, label = f"image/{image} push", f"push {image} to {registry}"
     emit(StepStarted(step, label))
     started = time.perf_counter()
     stream = Stream()
