@@ -71,7 +71,7 @@ async def node_sites(manager: Site, sites: Sequence[Site], env: str) -> dict[str
         raise BadInput(f"{manager.name} is no Swarm manager (the environment {env} has "
                        "engine: swarm)", "make its first host a manager ('docker swarm init' "
                        "there, or 'docker node promote'), or set engine: docker")
-    nodes = await blocking(lambda: manager.engine.api.nodes())
+    nodes = await blocking(lambda: _nodes(manager))
     by_id = {node_id(info[s.name]) or f"(none: {s.name})": s for s in sites
              if s is not manager}
     by_id[node_id(own)] = manager
@@ -86,6 +86,15 @@ def _info(site: Site) -> dict[str, Any]:
     except Exception as exc:
         raise OperationFailed(f"cannot ask the engine on {site.name} about its Swarm "
                               f"({_reason(exc)})", f"check that Docker runs on {site.name}"
+                              ) from None
+
+
+def _nodes(manager: Site) -> list[dict[str, Any]]:
+    try:
+        return list(manager.engine.api.nodes())
+    except Exception as exc:
+        raise OperationFailed(f"cannot list the Swarm's nodes on {manager.name} "
+                              f"({_reason(exc)})", f"check that Docker runs on {manager.name}"
                               ) from None
 
 
