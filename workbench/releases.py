@@ -42,6 +42,11 @@ class Release:
     durations: dict[str, float] = field(default_factory=dict)
     reason: str = ""
     last_lines: tuple[str, ...] = ()
+    engine: str = "docker"
+    """``docker`` (a container per host) or ``swarm`` (a service; recorded on the first host)."""
+    replicas: int = 1
+    image_ref: str = ""
+    """Swarm: the pinned image the service ran (``sha256:<id>`` or ``repo@sha256:<digest>``)."""
 
     def dump(self) -> bytes:
         body = asdict(self)

@@ -47,6 +47,9 @@ RESTART_DELAY = 2.0
 DATA_PATH = "/data"
 SPEC_HASH = f"{LABEL}spec-hash"
 """Service label: a hash of the rest of the spec, so that an unchanged endpoint is left alone."""
+TASK_HASH = f"{LABEL}task-hash"
+"""Container label: a hash of the task template, telling a new spec's tasks from the old ones
+(a change of replicas alone keeps it, so a scale restarts no task)."""
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 HEALTH_SCRIPT = """\
@@ -299,8 +302,10 @@ def proxy_spec(project: str, env: Environment, *, image: Image, network: str,
 
 # -- the Docker API's form ------------------------------------------------------------------------
 def to_api(spec: ServiceSpec, network_id: str) -> dict[str, Any]:
-    """The service spec as ``POST /services/create`` takes it, with :data:`SPEC_HASH`."""
+    """The service spec as ``POST /services/create`` takes it, with :data:`TASK_HASH` on the
+    containers and :data:`SPEC_HASH` on the service."""
     body = _api_body(spec, network_id)
+    body["TaskTemplate"]["ContainerSpec"]["Labels"][TASK_HASH] = task_hash(body["TaskTemplate"])
     body["Labels"][SPEC_HASH] = spec_hash(body)
     return body
 
@@ -309,7 +314,18 @@ def spec_hash(body: Mapping[str, Any]) -> str:
     """A hash of an API body without its :data:`SPEC_HASH` label."""
     plain = json.loads(json.dumps(body))
     plain.get("Labels", {}).pop(SPEC_HASH, None)
-    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
+    return _digest(plain)
+
+
+def task_hash(template: Mapping[str, Any]) -> str:
+    """A hash of a task template without its :data:`TASK_HASH` label."""
+    plain = json.loads(json.dumps(template))
+    plain.get("ContainerSpec", {}).get("Labels", {}).pop(TASK_HASH, None)
+    return _digest(plain)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _api_body(spec: ServiceSpec, network_id: str) -> dict[str, Any]:

@@ -1,0 +1,78 @@
+"""The Swarm behind an environment, read once per deploy: its manager (the first host), which
+host is which node, the nodes themselves, and the pin of data and the proxy (the manager's
+node). Refuses, with one line each, a first host that is no manager, a node that could get
+tasks but has no host to stream images to (unless ``registry:``), a host outside the Swarm,
+and placements that no node, or more than one node for local data, would meet."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..engine import blocking
+from ..errors import BadInput, OperationFailed
+from ..model import Endpoint, Environment
+from ..site import Site
+from . import nodemap, placement
+from .services import explain
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    manager: Site
+    sites: Mapping[str, Site]
+    """node id -> the host (site) that is that node."""
+    nodes: Sequence[Mapping[str, Any]]
+    """``api.nodes()`` of the manager."""
+    manager_node: str
+
+    @property
+    def pin(self) -> str:
+        """The constraint of what stays on the first node: local data, the proxy."""
+        return placement.pin(self.manager_node)
+
+
+async def read_cluster(sites: Sequence[Site], env: Environment,
+                       endpoints: Sequence[Endpoint]) -> Cluster:
+    manager = sites[0]
+    if env.registry:  # nodes pull from the registry: they need no host
+        info = await blocking(lambda: _info(manager))
+        if not (info.get("Swarm") or {}).get("ControlAvailable"):
+            raise not_a_manager(manager, env)
+        by_node = {nodemap.node_id(info): manager}
+        for site in sites[1:]:
+            other = nodemap.node_id(await blocking(lambda s=site: _info(s)))
+            if other:
+                by_node.setdefault(other, site)
+    else:
+        by_node = await nodemap.node_sites(manager, sites, env.name)
+    nodes = await blocking(lambda: _nodes(manager))
+    manager_node = next(ident for ident, site in by_node.items() if site is manager)
+    for endpoint in endpoints:
+        placement.check_placement(endpoint, nodes)
+        placement.check_data_pin(endpoint, nodes)
+    return Cluster(manager, by_node, nodes, manager_node)
+
+
+def not_a_manager(site: Site, env: Environment) -> BadInput:
+    return BadInput(f"{site.name} is no Swarm manager (the environment {env.name} has engine: "
+                    "swarm)", "make its first host a manager ('docker swarm init' there, or "
+                    "'docker node promote'), or set engine: docker")
+
+
+def _info(site: Site) -> dict[str, Any]:
+    try:
+        return dict(site.engine.api.info())
+    except Exception as exc:
+        raise OperationFailed(f"cannot ask the engine on {site.name} about its Swarm "
+                              f"({explain(exc)})", f"check that Docker runs on {site.name}"
+                              ) from None
+
+
+def _nodes(site: Site) -> list[dict[str, Any]]:
+    try:
+        return list(site.engine.api.nodes())
+    except Exception as exc:
+        raise OperationFailed(f"cannot list the Swarm's nodes on {site.name} ({explain(exc)})",
+                              "check that it is a Swarm manager") from None
