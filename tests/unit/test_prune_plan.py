@@ -252,9 +252,10 @@ class FakeEngine:
 def project_at(root: Path, env: str) -> Project:
     (root / "endpoints" / "orders").mkdir(parents=True)
     (root / "endpoints" / "orders" / "endpoint.yaml").write_text("port: 8000\n")
+    keep = "" if "engine: swarm" in env else "    keep_releases: 1\n"  # refused on swarm
     (root / "workbench.yaml").write_text(
         "project: shop\nendpoints: [orders]\nenvironments:\n  staging:\n"
-        f"    hosts: [deploy@10.0.0.5]\n    keep_releases: 1\n{env}")
+        f"    hosts: [deploy@10.0.0.5]\n{keep}{env}")
     return load_project(root)
 
 

@@ -48,7 +48,7 @@ from ..switchboard import retrieved
 from ..volumes import data_volume
 from .inputs import ReleaseInput, deployed_config, gather, keyed
 from .prune import after_deploy as prune_after_deploy
-from .rails import require_confirm, require_docker_engine
+from .rails import require_confirm, require_single_host
 from .report import DeployOptions, DeployReport, Outcome
 from .routing import NotReady, Routing
 from .runparts import OnHost, finish, packing_error_first, problem
@@ -61,8 +61,12 @@ async def deploy(project: Project, env_name: str, names: Sequence[str], emit: Em
                  options: DeployOptions, open_sites: SiteOpener) -> DeployReport:
     env = project.environment(env_name)
     require_confirm(env, "deploy", options.confirm)
-    require_docker_engine(env, "deploy")
     endpoints = select(project, names, "deploy")
+    if env.engine == "swarm":
+        from ..swarm.deploy import deploy as to_swarm
+
+        return await to_swarm(project, env, endpoints, emit, options, open_sites)
+    require_single_host(env, endpoints, "deploy")
     order = phases(endpoints)
     # Build contexts are packed while the hosts are connected (they do not touch them).
     packing = asyncio.ensure_future(asyncio.to_thread(gather, project, env, endpoints,

@@ -20,7 +20,7 @@ from ..model import Endpoint, Environment, Project
 from ..site import Site, SiteOpener
 from .deploy import DeployRun
 from .inputs import ReleaseInput, current_config
-from .rails import require_confirm, require_docker_engine
+from .rails import require_confirm, require_docker_engine, require_single_host
 from .report import DeployOptions, DeployReport
 
 
@@ -33,6 +33,7 @@ async def rollback(project: Project, env_name: str, name: str, emit: Emit,
     require_confirm(env, "rollback", options.confirm)
     require_docker_engine(env, "rollback")
     endpoint = project.endpoint(name)
+    require_single_host(env, (endpoint,), "rollback")
     async with open_sites(project, env) as sites, EnvLock(
             sites[0].store, env.name, f"rollback {name}", wait=options.lock_wait,
             warn=lambda m: emit(Warning(m))) as lock, LogHub(emit) as hub:
