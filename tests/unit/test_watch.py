@@ -224,3 +224,32 @@ async def test_a_container_not_healthy_yet_is_read_again_without_an_event(
         {"billing": "unhealthy", "orders": "unhealthy"},
         {"billing": "healthy", "orders": "healthy"}]
     assert not found.streams[0].items  # no event was needed
+
+
+async def test_a_stopped_watcher_returns_once_every_host_has_closed(script: Any) -> None:
+    """Closing the app waits for the watcher: every host's connection is closed by then, the
+    slow one too (none is left to a loop that is about to end)."""
+    found: Script = script([True, True])
+    two = Environment("staging", hosts=(HOST, Host("h2", "root")))
+    project: Any = SimpleNamespace(name="shop", environments=(two,),
+                                   endpoints=PROJECT.endpoints)
+    closed: list[str] = []
+
+    def opener(project: Any, env: Environment) -> Any:
+        @contextlib.asynccontextmanager
+        async def slowly() -> AsyncIterator[Any]:
+            async with found.opener(project, env) as opened:
+                try:
+                    yield opened
+                finally:
+                    host = env.hosts[0].host
+                    for _ in range(1 if host == "h1" else 20):  # closing takes loop turns
+                        await asyncio.sleep(0)
+                    closed.append(host)
+
+        return slowly()
+
+    reports: list[list[LiveUpdate]] = []
+    watcher = Watcher(project, reports.append, opener=opener, wait=found.wait)
+    await run_until(watcher, reports, 2)
+    assert sorted(closed) == ["h1", "h2"]

@@ -89,9 +89,11 @@ class Watcher:
     async def run(self) -> None:
         """Watch until cancelled."""
         self._repo = asyncio.ensure_future(asyncio.to_thread(self._repo_side))
-        try:
-            await asyncio.gather(*(self._host(env, one) for env in self.envs
-                                   for one in _single_hosts(env)))
+        try:  # cancelled, a task group waits until every host has closed its connection
+            async with asyncio.TaskGroup() as hosts:
+                for env in self.envs:
+                    for one in _single_hosts(env):
+                        hosts.create_task(self._host(env, one))
         finally:
             self._repo.cancel()
 
