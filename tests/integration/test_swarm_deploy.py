@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import suppress
@@ -31,6 +32,7 @@ from traffic import Load, fetch, release_of, set_release
 
 pytestmark = pytest.mark.integration
 
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxies
 TRIES = 1200
 """A cap on polling loops during cleanup (0.25 s apart), never reached when things work."""
 
@@ -103,7 +105,7 @@ def remove_swarm_objects(swarm: SwarmCluster, name: str) -> None:
         with suppress(docker.errors.NotFound):
             manager.api.remove_service(service["ID"])
     for _ in range(TRIES):  # Swarm stops the tasks' containers on each node
-        if not any(node.client.containers.list(all=True, filters=label)
+        if not any(node.client.containers.list(all=True, filters=label, sparse=True)
                    for node in swarm.members):
             break
         time.sleep(0.25)
@@ -232,3 +234,82 @@ def test_a_first_host_that_is_no_manager_is_refused_with_one_line(
     assert done.returncode == 2 and len(lines) == 1 and "Traceback" not in done.stderr, done
     assert f"{worker.spec} is no Swarm manager" in lines[0] and "docker swarm init" in lines[0]
     assert swarm_project.services() == {}
+
+
+def post(url: str, body: dict[str, object]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with _OPENER.open(request, timeout=60) as reply:
+        return reply.status, json.loads(reply.read())
+
+
+def test_local_data_stays_on_its_node_and_survives_an_update(
+        swarm_project: SwarmProject, swarm_cluster: SwarmCluster) -> None:
+    """docs/swarm.md: data on a local volume runs on one node, the first by default; a
+    placement that would leave it behind on another node is refused."""
+    swarm_project.edit("endpoints/orders/endpoint.yaml", "data: false\nreplicas: 2", "data: true")
+    done = swarm_project.deploy("-e", "orders")
+    assert done.returncode == 0, done.stdout + done.stderr
+    manager = swarm_cluster.manager
+    spec = swarm_project.services()["orders"]["Spec"]
+    assert spec["TaskTemplate"]["Placement"]["Constraints"] == [f"node.id=={manager.node_id}"]
+    [task] = swarm_project.running_tasks("orders")
+    assert task["NodeID"] == manager.node_id
+    [volume] = manager.client.volumes.list(filters={"label": [
+        f"dev.workbench.project={swarm_project.name}", "dev.workbench.role=data"]})
+    assert volume.name == f"wb_{swarm_project.name}_cluster_orders_data"
+    with Relay(manager.netns, swarm_project.port) as relay:
+        status, item = post(relay.url("/orders/items"), {"name": "kept"})
+        assert status == 201
+        swarm_project.edit("endpoints/orders/endpoint.yaml", "LOG_LEVEL: info",
+                           "LOG_LEVEL: debug")
+        again = swarm_project.deploy("-e", "orders")
+        assert again.returncode == 0 and "update completed" in again.stdout, again.stdout
+        status, body = fetch(relay.url(f"/orders/items/{item['id']}"))
+        assert status == 200 and json.loads(body)["name"] == "kept"
+    swarm_project.edit("endpoints/orders/endpoint.yaml", "data: true",
+                       "data: true\nplacement: [node.labels.host == swarm2]")
+    moved = swarm_project.deploy("-e", "orders")
+    lines = moved.stderr.strip().splitlines()
+    assert moved.returncode == 2 and len(lines) == 1, moved.stdout + moved.stderr
+    if swarm_cluster.nodes == 2:
+        assert "its new placement would run it on" in lines[0]
+        assert "leaving /data behind" in lines[0]
+    else:  # the worker is no node: no node meets the placement
+        assert "no active node of the Swarm meets its placement" in lines[0]
+    assert [t["NodeID"] for t in swarm_project.running_tasks("orders")] == [manager.node_id]
+
+
+def test_a_secret_rotation_makes_a_new_secret_and_removes_the_old_one(
+        swarm_project: SwarmProject, swarm_cluster: SwarmCluster) -> None:
+    first, second = "first-" + uuid.uuid4().hex, "second-" + uuid.uuid4().hex
+    swarm_project.edit("endpoints/orders/endpoint.yaml", "secrets: []", "secrets: [API_TOKEN]")
+    secrets_file = swarm_project.root / ".workbench" / "secrets" / "cluster.env"
+    secrets_file.parent.mkdir(parents=True, exist_ok=True)
+    manager = swarm_cluster.manager.client
+    label = {"label": f"dev.workbench.project={swarm_project.name}"}
+
+    def seen_by_the_app() -> set[str]:
+        values = set()
+        for node in swarm_cluster.members:
+            for container in node.client.containers.list(filters={"label": [
+                    f"dev.workbench.project={swarm_project.name}",
+                    "dev.workbench.endpoint=orders"]}):
+                environ = container.exec_run(["cat", "/proc/1/environ"]).output.split(b"\0")
+                values |= {v.decode().partition("=")[2] for v in environ
+                           if v.startswith(b"API_TOKEN=")}
+        return values
+
+    names = []
+    for value in (first, second):
+        secrets_file.write_text(f"API_TOKEN={value}\n")
+        done = swarm_project.deploy("-e", "orders")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert value not in done.stdout + done.stderr
+        [secret] = manager.api.secrets(filters=label)
+        names.append(secret["Spec"]["Name"])
+        assert seen_by_the_app() == {value}  # as an environment variable, as on one host
+    assert names[0] != names[1]  # a new secret, and the old one is gone
+    records = json.dumps(swarm_project.releases("orders"))
+    assert first not in records and second not in records
+

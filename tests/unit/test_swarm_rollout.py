@@ -205,3 +205,20 @@ def test_bad_input_is_refused_before_any_host_is_asked(tmp_path: Path, body: str
     for word in words:
         assert word in lines[0], (word, lines[0])
     assert ".invalid" not in lines[0]  # no host was asked
+
+
+def test_a_placement_change_that_would_leave_data_behind_is_refused() -> None:
+    assert placement.data_constraints(ep(), "m1") == ("node.id==m1",)
+    assert placement.data_constraints(ep(data=False), "m1") == ()
+    own = ep(placement=("node.labels.host == swarm2",))
+    assert placement.data_constraints(own, "m1") == ("node.labels.host == swarm2",)
+    with pytest.raises(BadInput) as caught:
+        placement.check_data_move(own, ["node.id==m1"], ["node.labels.host==swarm2"], NODES)
+    line = caught.value.line
+    assert "local volume on vm (m1); its new placement would run it on vm (w1)" in line
+    assert "leaving /data behind" in line and "docker service rm" in line
+    # the same node written another way, no data, or a shared driver: fine
+    placement.check_data_move(own, ["node.id==w1"], ["node.labels.host==swarm2"], NODES)
+    placement.check_data_move(ep(data=False), ["node.id==m1"], ["node.id==w1"], NODES)
+    placement.check_data_move(ep(volume_driver="rexray/ebs"), ["node.id==m1"],
+                              ["node.id==w1"], NODES)

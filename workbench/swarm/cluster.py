@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine import blocking
+from ..engine import LABEL, blocking
 from ..errors import BadInput, OperationFailed
 from ..model import Endpoint, Environment
 from ..site import Site
@@ -33,7 +33,7 @@ class Cluster:
         return placement.pin(self.manager_node)
 
 
-async def read_cluster(sites: Sequence[Site], env: Environment,
+async def read_cluster(sites: Sequence[Site], project: str, env: Environment,
                        endpoints: Sequence[Endpoint]) -> Cluster:
     manager = sites[0]
     if env.registry:  # nodes pull from the registry: they need no host
@@ -49,9 +49,13 @@ async def read_cluster(sites: Sequence[Site], env: Environment,
         by_node = await nodemap.node_sites(manager, sites, env.name)
     nodes = await blocking(lambda: _nodes(manager))
     manager_node = next(ident for ident, site in by_node.items() if site is manager)
+    placed = await blocking(lambda: _placements(manager, project, env.name))
     for endpoint in endpoints:
         placement.check_placement(endpoint, nodes)
         placement.check_data_pin(endpoint, nodes)
+        if endpoint.name in placed:
+            placement.check_data_move(endpoint, placed[endpoint.name], placement.data_constraints(
+                endpoint, manager_node), nodes)
     return Cluster(manager, by_node, nodes, manager_node)
 
 
@@ -68,6 +72,24 @@ def _info(site: Site) -> dict[str, Any]:
         raise OperationFailed(f"cannot ask the engine on {site.name} about its Swarm "
                               f"({explain(exc)})", f"check that Docker runs on {site.name}"
                               ) from None
+
+
+def _placements(site: Site, project: str, env: str) -> dict[str, list[str]]:
+    """endpoint -> the constraints its service has now (services found by labels)."""
+    try:
+        found = site.engine.api.services(filters={"label": [
+            f"{LABEL}project={project}", f"{LABEL}env={env}", f"{LABEL}role=app"]})
+    except Exception as exc:
+        raise OperationFailed(f"cannot list the services on {site.name} ({explain(exc)})",
+                              "check that it is a Swarm manager") from None
+    result = {}
+    for service in found:
+        spec = service.get("Spec") or {}
+        endpoint = (spec.get("Labels") or {}).get(f"{LABEL}endpoint")
+        if endpoint:
+            placement_ = (spec.get("TaskTemplate") or {}).get("Placement") or {}
+            result[str(endpoint)] = list(placement_.get("Constraints") or ())
+    return result
 
 
 def _nodes(site: Site) -> list[dict[str, Any]]:

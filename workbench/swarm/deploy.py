@@ -87,7 +87,7 @@ async def deploy(project: Project, env: Environment, endpoints: Sequence[Endpoin
     outcomes: list[Outcome] = []
     try:
         async with open_sites(project, env) as sites:
-            cluster = await read_cluster(sites, env, endpoints)
+            cluster = await read_cluster(sites, project.name, env, endpoints)
             inputs = await packing
             names = " ".join(e.name for e in endpoints)
             async with EnvLock(sites[0].store, env.name, f"deploy {names}",

@@ -80,3 +80,28 @@ def check_placement(endpoint: Endpoint, nodes: Sequence[Mapping[str, Any]]) -> N
                        f"placement ({', '.join(endpoint.placement)})",
                        "change placement in its endpoint.yaml, or label a node "
                        "(docker node update --label-add ...)")
+
+
+def data_constraints(endpoint: Endpoint, first_node: str) -> tuple[str, ...]:
+    """The constraints an endpoint's service gets: its own, or (local data) the pin."""
+    if endpoint.placement or not endpoint.data or endpoint.volume_driver:
+        return tuple(endpoint.placement)
+    return (pin(first_node),)
+
+
+def check_data_move(endpoint: Endpoint, before: Sequence[str], after: Sequence[str],
+                    nodes: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse a placement change that would move a local data volume's endpoint to another
+    node: its /data stays behind and the task starts with an empty one."""
+    if not endpoint.data or endpoint.volume_driver:
+        return
+    was = {attributes(n)["node.id"] for n in usable(nodes, before)}
+    will = {attributes(n)["node.id"] for n in usable(nodes, after)}
+    if was and will and was != will:
+        old = ", ".join(shown(n) for n in nodes if attributes(n)["node.id"] in was)
+        new = ", ".join(shown(n) for n in nodes if attributes(n)["node.id"] in will)
+        raise BadInput(f"endpoint '{endpoint.name}' keeps data on a local volume on {old}; its "
+                       f"new placement would run it on {new}, leaving /data behind",
+                       "copy the volume to that node yourself, remove the service "
+                       "('docker service rm'), then deploy; or keep the placement "
+                       "(docs/swarm.md)")
