@@ -222,3 +222,27 @@ def test_a_placement_change_that_would_leave_data_behind_is_refused() -> None:
     placement.check_data_move(ep(data=False), ["node.id==m1"], ["node.id==w1"], NODES)
     placement.check_data_move(ep(volume_driver="rexray/ebs"), ["node.id==m1"],
                               ["node.id==w1"], NODES)
+
+
+def test_the_plan_of_a_swarm_deploy_names_its_own_steps() -> None:
+    from workbench.plan import format_plan
+    from workbench.swarm.plan import swarm_plan
+    from workbench.swarm.services import Current
+
+    env = Environment("cluster", engine="swarm", hosts=())
+    running = Current("id1", "wb_shop_cluster_orders", 3, {
+        "Labels": {"dev.workbench.version": "v1"}, "Mode": {"Replicated": {"Replicas": 1}}}, None)
+    endpoints = [ep(replicas=2, data=False), Endpoint("site", Path("/p/endpoints/site"))]
+    made = swarm_plan(env, "m", endpoints, {"orders": "v2", "site": "s1"},
+                      {"orders": (True, running), "site": (False, None)}, 1)
+    lines = format_plan(made)
+    assert lines[0] == "phase 1: orders, site"
+    assert "  orders @ m: build (version v2, cached)" in lines
+    assert "  orders @ m: service (update from v1)" in lines
+    assert "  orders @ m: rollout (2 task(s), start-first, rolled back on failure)" in lines
+    assert "  site @ m: service (create)" in lines
+    assert "  site @ m: image (stream to the nodes that lack it (1 other host(s)))" in lines
+    same = swarm_plan(env, "m", [ep(data=False)], {"orders": "v1"}, {"orders": (True, running)},
+                      1)
+    assert format_plan(same)[1:] == ["  orders @ m: skip (already at v1)"]
+    assert not same.changes

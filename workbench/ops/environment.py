@@ -56,6 +56,10 @@ async def plan(project: Project, env_name: str, names: Sequence[str],
     """The phases and steps a deploy would run; reads the hosts, changes nothing."""
     env = project.environment(env_name)
     endpoints = select(project, names, "deploy")
+    if env.engine == "swarm":
+        from ..swarm.plan import plan as swarm_plan
+
+        return await swarm_plan(project, env, endpoints, open_sites)
     inputs = await asyncio.to_thread(gather, project, env, endpoints)
     versions = {name: item.context.version for name, item in inputs.items()}
     cached: dict[tuple[str, str], bool] = {}
