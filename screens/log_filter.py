@@ -1,6 +1,7 @@
 """A LogView's regex filter (:mod:`screens.log_view`): the input ``/`` opens (enter applies,
 esc cancels, empty clears), the error shown inline while a pattern is invalid, and
-:meth:`FilterInput.set_filter`. A mixin of :class:`~screens.log_view.LogView`."""
+:meth:`FilterInput.set_filter`; and which of the view's keys apply now. A mixin of
+:class:`~screens.log_view.LogView`."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ class FilterInput(_Base):
     """What LogView does with its filter input."""
 
     _pattern: re.Pattern[str] | None
+    _leveled: bool
+    _level: str | None
     _filter_error: str | None
     _filter_input: Input
     _error: Static
@@ -92,6 +95,8 @@ class FilterInput(_Base):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_filter":
             return self._filtering()
+        if action == "cycle_level":  # offered once lines with a level came
+            return self._leveled or self._level is not None
         return True
 
     def action_focus_filter(self) -> None:

@@ -44,19 +44,11 @@ from textual.widgets import Input, Log, Static
 
 from workbench.events import LogLines
 
+from . import log_text as text
 from .log_filter import FilterInput
 from .log_inbox import FlushInbox, LogInbox
 from .log_status import Status, ViewState, status_content
-from .log_text import (
-    LEVELS,
-    RANKS,
-    LevelHighlighter,
-    format_stamp,
-    has_breaks,
-    normalize,
-    split_rows,
-    wrap,
-)
+from .log_text import LEVELS, RANKS, format_stamp
 
 __all__ = ["DEFAULT_MAX_LINES", "LogView", "format_stamp"]
 
@@ -114,6 +106,7 @@ class LogView(FilterInput, ViewState, Widget):
         self._sources: dict[str, None] = {}  # first-seen order
         self._source: str | None = None
         self._level: str | None = None
+        self._leveled = False  # some line had a level: ``v`` is offered
         self._pattern: re.Pattern[str] | None = None
         self._filter_error: str | None = None
         self._paused = not follow
@@ -135,7 +128,7 @@ class LogView(FilterInput, ViewState, Widget):
         )
         self._error = Static("", classes="log-view--error", markup=False)
         self._log = Log(max_lines=max_lines, auto_scroll=True, highlight=True)
-        self._log.highlighter = LevelHighlighter()
+        self._log.highlighter = text.LevelHighlighter()
         self.set_class(wrap, "-wrap")
 
     def compose(self) -> ComposeResult:
@@ -165,9 +158,12 @@ class LogView(FilterInput, ViewState, Widget):
         if lines:
             ranks = ([RANKS.get(word, 20) if word else 0 for word in levels]
                      if levels is not None else [0] * len(lines))
-            if has_breaks(lines):  # one entry per row
+            if not self._leveled and any(ranks):
+                self._leveled = True
+                self.refresh_bindings()
+            if text.has_breaks(lines):  # one entry per row
                 rows = [(s, row, r) for s, line, r in zip(sources, lines, ranks, strict=True)
-                        for row in split_rows(line)]
+                        for row in text.split_rows(line)]
                 sources, lines, ranks = ([e[i] for e in rows] for i in range(3))  # type: ignore[assignment]
             shown = self._store(sources, lines, ranks, None)
             if shown and self._log.is_mounted:
@@ -202,7 +198,7 @@ class LogView(FilterInput, ViewState, Widget):
         self._producer_dropped += event.dropped
         if not event.lines:
             return None
-        lines = normalize(event.lines)
+        lines = text.normalize(event.lines)
         count = len(lines)
         return self._store([event.source] * count, lines, [0] * count, event.source)
 
@@ -239,7 +235,7 @@ class LogView(FilterInput, ViewState, Widget):
             prefix = stamp + " "
             lines = [prefix + line for line in lines]
         if self._wrap and self._wrap_width > 0:
-            lines = wrap(lines, self._wrap_width)
+            lines = text.wrap(lines, self._wrap_width)
         return lines
 
     def _write(self, rows: Sequence[str], scroll_end: bool | None = None) -> None:
@@ -263,7 +259,7 @@ class LogView(FilterInput, ViewState, Widget):
         else:
             rows = [entry[2] for entry in entries]
         if self._wrap and self._wrap_width > 0:
-            rows = wrap(rows, self._wrap_width)
+            rows = text.wrap(rows, self._wrap_width)
         return rows
 
     def _shown_entries(self) -> Iterable[Entry]:

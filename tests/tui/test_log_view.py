@@ -386,7 +386,9 @@ async def test_level_shows_lines_of_at_least_that_level() -> None:
     async with app.run_test(size=SIZE) as pilot:
         view = app.query_one(LogView)
         view.add(batch("build", "no level here"))
+        assert view.check_action("cycle_level", ()) is False  # no line has a level yet
         mixed(view)
+        assert view.check_action("cycle_level", ()) is True
         await pilot.press("v")
         assert view.level == "info"
         assert rows(view) == [MIXED[i][1] for i in (0, 1, 3, 4)]  # plain lines have no level

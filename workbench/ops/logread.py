@@ -81,8 +81,10 @@ def reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redact
     """The body of one reader thread: the container's log, masked, parsed and filtered.
 
     Following, it reads in two requests: what is there (into ``reader.backlog``, merged with
-    the other containers' by a full sort), then, from the last timestamp read on, the lines
-    that come (into ``reader.inbox``, through the reorder window). A backlog read at uneven
+    the other containers' by a full sort), then the lines after the last one read, and those
+    that come (into ``reader.inbox``, through the reorder window): asked for as the last
+    :data:`LIVE_TAIL` lines (``since`` would make Docker decode the whole log again), or by
+    time when those do not reach back. A backlog read at uneven
     speeds from several hosts would otherwise outrun any window. A ``fresh`` container (one
     that started while following) is read from its first line, as it comes."""
     from ..engine import body_chunks
@@ -97,8 +99,11 @@ def reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redact
         params["tail"] = str(query.tail)
     newest = [""]
 
-    def read(params: dict[str, Any], feed: Callable[[Lines], None]) -> None:
+    def read(params: dict[str, Any], feed: Callable[[Lines], None], reach: bool = False) -> None:
+        """One request's lines to ``feed``; ``reach``: its first line must be no later than
+        the last one read before (else :class:`_Gap`, and nothing is fed)."""
         after = newest[0]
+        reached = [not reach]
 
         def take(lines: list[str]) -> None:
             if not lines:
@@ -107,6 +112,10 @@ def reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redact
                 lines = redactor(lines)
             chunk = parse_lines(lines, source)
             times = chunk.times
+            if not reached[0]:
+                if times[0] > after:
+                    raise _Gap
+                reached[0] = True
             last = max(times)
             if last > newest[0]:
                 newest[0] = last
@@ -156,12 +165,28 @@ def reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redact
         if stream.closed:
             return
         live = {**params, "follow": 1}
-        if newest[0]:  # from the last line read on (Docker's since includes it: skipped)
+        if newest[0]:  # from the last line read on (those up to it are skipped)
+            live.pop("since", None)
+            try:  # the last lines: cheap for Docker, which reads them from the file's end
+                read({**live, "tail": str(LIVE_TAIL)}, reader.inbox.feed, reach=True)
+                return
+            except _Gap:  # more came between the two requests: ask for them by time
+                if stream.closed:
+                    return
             live.pop("tail", None)
-            live["since"] = unix_time(newest[0])
+            live["since"] = unix_time(newest[0])  # Docker decodes the whole file for this
         read(live, reader.inbox.feed)
 
     return run
+
+
+LIVE_TAIL = 500
+"""Following, the second request asks for this many last lines (then new ones): enough to
+reach back to the last line the first request read, unless more came in between."""
+
+
+class _Gap(Exception):
+    """The last lines did not reach back to the last line read before."""
 
 
 def unix_time(stamp: str) -> str:
