@@ -29,7 +29,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "(Docker's timestamps), merged in time order; each line is tagged endpoint@host. JSON "
         "lines (as the python template writes them) show level, message and key=value fields. "
         "--follow shows what is there, then keeps reading; a new line is held up to 0.5 s (at "
-        "most 50,000 lines) so that lines of several hosts come out in order. Secret values of "
+        "most 50,000 lines) so that lines of several hosts come out in order, and the new "
+        "container of a redeploy is followed as it starts. Secret values of "
         "the environment are masked. A host that cannot be read is named (stderr; --json: an "
         "object) and the rest is shown; the exit code is then 3. Ctrl-C stops (exit 130).")
     logs.add_argument("--env", required=True, metavar="ENV", help="the environment")
