@@ -246,3 +246,34 @@ def test_the_plan_of_a_swarm_deploy_names_its_own_steps() -> None:
                       1)
     assert format_plan(same)[1:] == ["  orders @ m: skip (already at v1)"]
     assert not same.changes
+
+
+def test_a_volume_with_our_name_but_not_our_labels_is_refused() -> None:
+    import docker.errors
+
+    from workbench.errors import OperationFailed
+    from workbench.swarm.services import check_volume
+
+    class API:
+        def __init__(self, labels: dict[str, str] | None) -> None:
+            self.labels = labels
+
+        def inspect_volume(self, name: str) -> dict[str, Any]:
+            if self.labels is None:
+                raise docker.errors.NotFound("no such volume")
+            return {"Name": name, "Labels": self.labels}
+
+    class FakeEngine:
+        where = "root@m1:22"
+
+        def __init__(self, labels: dict[str, str] | None) -> None:
+            self.api = API(labels)
+
+    ours = {"dev.workbench.project": "shop", "dev.workbench.env": "prod",
+            "dev.workbench.role": "data", "dev.workbench.endpoint": "orders"}
+    check_volume(FakeEngine(None), "wb_shop_prod_orders_data", ours)  # type: ignore[arg-type]
+    check_volume(FakeEngine(ours), "wb_shop_prod_orders_data", ours)  # type: ignore[arg-type]
+    with pytest.raises(OperationFailed) as caught:
+        check_volume(FakeEngine({"dev.workbench.project": "other"}),  # type: ignore[arg-type]
+                     "wb_shop_prod_orders_data", ours)
+    assert "belongs to something else (project=other)" in caught.value.line

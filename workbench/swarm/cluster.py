@@ -27,6 +27,16 @@ class Cluster:
     """``api.nodes()`` of the manager."""
     manager_node: str
 
+    def data_site(self, endpoint: Endpoint) -> Site | None:
+        """The host whose node keeps the endpoint's local data volume (None: no local data,
+        or a node that is no host of the environment)."""
+        if not endpoint.data or endpoint.volume_driver:
+            return None
+        if not endpoint.placement:
+            return self.sites.get(self.manager_node)
+        left = placement.usable(self.nodes, endpoint.placement)
+        return self.sites.get(placement.attributes(left[0])["node.id"]) if left else None
+
     @property
     def pin(self) -> str:
         """The constraint of what stays on the first node: local data, the proxy."""

@@ -233,6 +233,11 @@ class SwarmRun:
                                                   "same spec",)))
             await self._route(endpoint)
             return False
+        data = self.cluster.data_site(endpoint)
+        if data is not None and current is None:  # Swarm would mount a volume by its name
+            volume = naming.volume(self.project.name, self.env.name, name)
+            await blocking(lambda: services.check_volume(data.engine, volume, naming.labels(
+                self.project.name, self.env.name, "data", name)))
         await self.lock.verify()  # one read of the lock before the change
         ours = body["TaskTemplate"]["ContainerSpec"]["Labels"][TASK_HASH]
         rolling = current is not None and ours != (((current.spec.get("TaskTemplate") or {})

@@ -63,7 +63,10 @@ class SwarmProxy:
         wanted = services.identity(self.project.name, self.env.name, "proxy")
         current = await blocking(lambda: services.find(self.engine, spec.name, wanted))
         if current is None:
-            await blocking(lambda: _check_volume(self.engine, self.project.name, self.env.name))
+            project, env = self.project.name, self.env.name
+            await blocking(lambda: services.check_volume(
+                self.engine, naming.proxy_volume(project, env),
+                naming.labels(project, env, "proxy-config")))
             self.service_id = await blocking(lambda: services.put(self.engine, body, None))
         else:
             _check_same(current, body, spec.image_tag)
@@ -156,20 +159,6 @@ def _image(engine: Engine, ref: str) -> Image:
         raise OperationFailed(f"the proxy image {ref} is not on the manager {engine.where} and "
                               f"could not be pulled: {explain(exc)}", "load it there (docker "
                               "load) or set another proxy_image") from None
-
-
-def _check_volume(engine: Engine, project: str, env: str) -> None:
-    """A volume with the proxy config's name but not our labels is refused (Swarm would
-    mount it by name)."""
-    import docker.errors
-
-    name = naming.proxy_volume(project, env)
-    try:
-        found = engine.api.inspect_volume(name)
-    except docker.errors.NotFound:
-        return
-    naming.check_owned("volume", name, found.get("Labels"),
-                       naming.labels(project, env, "proxy-config"), engine.where)
 
 
 def _check_same(current: services.Current, body: Mapping[str, object], image: str) -> None:

@@ -131,6 +131,21 @@ def remove(engine: Engine, service_id: str) -> None:
                               ) from None
 
 
+def check_volume(engine: Engine, name: str, wanted: Mapping[str, str]) -> None:
+    """A volume named ``name`` on ``engine`` without the ``wanted`` labels is refused: Swarm
+    would mount it by its name."""
+    import docker.errors
+
+    try:
+        found = engine.api.inspect_volume(name)
+    except docker.errors.NotFound:
+        return
+    except docker.errors.APIError as exc:
+        raise OperationFailed(f"cannot read volume {name} on {engine.where}: {explain(exc)}",
+                              "check the Docker Engine there") from None
+    naming.check_owned("volume", name, found.get("Labels"), wanted, engine.where)
+
+
 def _current(found: Mapping[str, Any]) -> Current:
     spec = found.get("Spec") or {}
     return Current(str(found["ID"]), str(spec.get("Name", "")),
