@@ -30,6 +30,12 @@ if TYPE_CHECKING:
     import asyncssh
 
 
+KEEPALIVE = 10.0
+"""Seconds a connection may be quiet before it is asked whether the host is still there; after
+three unanswered asks it is closed (a host gone without a word ends its streams within about
+40 s). ``ServerAliveInterval`` in ~/.ssh/config overrides it (0 turns it off)."""
+
+
 class LocalEngine:
     """``async with LocalEngine() as engine``: the local engine (``DOCKER_HOST`` or socket)."""
 
@@ -73,6 +79,8 @@ class RemoteEngine:
         _import_sdk_meanwhile()  # the SDK's 0.3 s import overlaps the SSH handshake's waits
         target = await resolve(self.host)
         self.conn = await connect_target(target, self.env)
+        if target.options.config.get("ServerAliveInterval", None) is None:
+            self.conn.set_keepalive(KEEPALIVE)  # a host gone silently ends every stream
         remote = self.host.docker_socket or DEFAULT_SOCKET
         user = self.user = str(target.options.username)
         where = self.where = f"{user}@{target.address}"
