@@ -70,7 +70,8 @@ async def _open(stack: contextlib.AsyncExitStack, project: Project, env: Environ
     remote = RemoteEngine(host, env.name)
     engine = await stack.enter_async_context(remote)
     conn: Any = remote.conn
-    sftp = await stack.enter_async_context(await start_sftp(conn, remote.where))
+    sftp = await start_sftp(conn, remote.where)
+    stack.callback(sftp.exit)  # the connection closes next: no wait for a dead host's reply
     root = remote_root(project.name, env.name, remote.user, env.state_root)
     store = await sftp_store(sftp, root, remote.where, remote.user, env.name)
 
