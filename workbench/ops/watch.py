@@ -10,13 +10,15 @@ Per host of every environment (each on its own, so one host down hides nothing e
     project's labels), read on a thread of its own
       |-- an event: wait a moment for its siblings, observe the host again, and report only
       |   the endpoints the events named
-      |-- the stream breaks: the host's cells turn unreachable; wait (backoff), open again
+      |-- the stream breaks (the connection closed, or SSH keepalive found the host silent):
+      |   the host's cells turn unreachable; wait (backoff), open again
       '-- the engine offers no events: read the host every :data:`~workbench.live.POLL` s
 
 Updates are :class:`~workbench.live.LiveUpdate` values (plain data), handed in batches to a
 callback; the repo's side (each endpoint's version and config hash, for the drift flags) is
 worked out once, beside the first reads. :meth:`Watcher.run` runs until cancelled, and then
-closes every stream and connection; :func:`watch_until` runs it until a thread event is set.
+closes every stream and connection before it returns; :func:`watch_until` runs it until a
+thread event is set.
 """
 
 from __future__ import annotations
