@@ -6,10 +6,18 @@ drift, the live matrix and the compare screen all stand on it. Nothing here does
 Secret values never enter this data: an engine replaces each one with a :class:`Sealed` HMAC
 under a key that exists only for the comparison in this process, so two environments' values
 can be told the same or different, and nothing else.
+
+On Swarm (``engine: swarm``) the unit is a service: the first host (the manager) holds one
+:class:`Instance` per service, with its replicas, update state, placement and its
+:class:`Task` values on every node; the other hosts hold no instances, only whether they could
+be read (their tasks' container health comes from them). Release records live on the first
+host, as a Swarm deploy writes them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -34,9 +42,36 @@ Value = str | Sealed
 """A variable's value: plain text, or a sealed secret."""
 
 
+def seal(key: bytes, name: str, value: str) -> Sealed:
+    """A secret's value as an HMAC under the comparison's ``key``."""
+    return Sealed(hmac.new(key, f"{name}\0{value}".encode(), hashlib.sha256).hexdigest())
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One task of a Swarm service: one replica's container on one node."""
+
+    slot: int
+    node: str
+    """The node as shown: the environment's host that is that node, else ``hostname (id12)``
+    (hostnames alone may repeat)."""
+    state: str
+    """Swarm's state: new, pending, assigned, preparing, starting, running, failed, ..."""
+    desired: str
+    """What Swarm wants of it: running, shutdown, ..."""
+    error: str = ""
+    container_id: str = ""
+    health: str = ""
+    """Its container's health where its node was read (healthy, unhealthy, starting), else ""."""
+    since: str = ""
+    """When it reached its state (ISO time)."""
+    id: str = ""
+    node_id: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Instance:
-    """One endpoint's container on one host (one task of a service, later, on Swarm)."""
+    """One endpoint on one host: a container, or on Swarm its service (with its tasks)."""
 
     endpoint: str
     host: str
@@ -71,11 +106,24 @@ class Instance:
     restart_policy: str = ""
     replicas: str = "1"
     """Running/desired (``"2/3"`` on Swarm); a plain container is one."""
+    replicas_desired: int = 1
+    replicas_running: int = 1
+    update_state: str = ""
+    """Swarm: the state of the service's last update (``completed``, ``updating``,
+    ``rollback_completed``, ...; "" when it was never updated)."""
+    update_message: str = ""
+    placement: tuple[str, ...] = ()
+    """Swarm: the placement constraints (``node.labels.zone==a``), as written in the spec."""
+    endpoint_mode: str = ""
+    """Swarm: ``vip`` or ``dnsrr``."""
+    tasks: tuple[Task, ...] = ()
+    """Swarm: the tasks that should run (and the last failed one of a slot that runs none)."""
 
 
 @dataclass(frozen=True, slots=True)
 class HostState:
-    """What one host of the environment runs, or why it could not be read."""
+    """What one host of the environment runs, or why it could not be read (on Swarm: the
+    manager holds every service; see the module docstring)."""
 
     host: str
     unreachable: str = ""
@@ -96,6 +144,8 @@ class EnvState:
     env: str
     engine: str
     hosts: tuple[HostState, ...]
+    nodes: tuple[tuple[str, str], ...] = ()
+    """Swarm: (node id, as shown) of every node, the manager's (the first host's) first."""
 
     @property
     def unreachable(self) -> dict[str, str]:

@@ -14,8 +14,6 @@ Secret values are sealed as they are read (:class:`~workbench.observed.Sealed`):
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import io
 import tarfile
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +23,7 @@ from typing import Any
 from .. import envkey, probe, releases
 from ..engine import LABEL, blocking
 from ..model import Environment, Project
-from ..observed import EnvState, HostState, Instance, Sealed, Value
+from ..observed import EnvState, HostState, Instance, Value, seal
 from ..proxy import CONF_PATH
 from ..releases import Release
 from ..site import Site
@@ -35,20 +33,38 @@ Opener = Callable[[Project, Environment], Any]
 
 
 async def observe(project: Project, env: Environment, opener: Opener, key: bytes, *,
-                  with_images: bool = True, with_routes: bool = True) -> EnvState:
+                  with_images: bool = True, with_routes: bool = True,
+                  with_secrets: bool = False) -> EnvState:
     """What runs in ``env`` now, on every host (unreachable hosts say why). Without
     ``with_images`` the images' own defaults (env, labels) are not read, without
-    ``with_routes`` the live proxy config is not: status needs neither."""
+    ``with_routes`` the live proxy config is not: status needs neither. ``with_secrets``
+    reads a Swarm service's secrets (an exec in one of its tasks; a container's come with its
+    inspect): only a diff of two environments needs them."""
     return (await observe_keyed(project, env, opener, key, with_images=with_images,
-                                with_routes=with_routes))[0]
+                                with_routes=with_routes, with_secrets=with_secrets))[0]
 
 
 async def observe_keyed(project: Project, env: Environment, opener: Opener, key: bytes, *,
-                        with_images: bool = True,
-                        with_routes: bool = True) -> tuple[EnvState, bytes | None]:
+                        with_images: bool = True, with_routes: bool = True,
+                        with_secrets: bool = False) -> tuple[EnvState, bytes | None]:
     """:func:`observe`, and the environment's own secrets key (:mod:`workbench.envkey`, read
-    on its first host; None when it has none or cannot be read), for config hashes."""
+    on its first host; None when it has none or cannot be read), for config hashes. A Swarm
+    environment (``engine: swarm``) is read through its manager
+    (:mod:`workbench.swarm.observe`)."""
     secret_hint = {e.name: frozenset(e.secrets) for e in project.endpoints}
+    order = [h.spec for h in env.hosts] if not env.is_local else ["local"]
+    if env.engine == "swarm":
+        from ..swarm.observe import manager_of, observe_hosts
+
+        first = manager_of(project, env)
+        async with opener(project, env) as (sites, failed):
+            env_key = asyncio.ensure_future(_read_key([s for s in sites if s.name == first]))
+            hosts, nodes = await observe_hosts(project, env, sites, failed, key, secret_hint,
+                                               with_secrets=with_secrets,
+                                               with_routes=with_routes)
+            own_key = await env_key
+        return EnvState(env.name, env.engine, tuple(hosts[n] for n in order if n in hosts),
+                        nodes), own_key
     async with opener(project, env) as (sites, failed):
         env_key = asyncio.ensure_future(_read_key(sites))
         read = await asyncio.gather(*(_host(project, env, site, key, secret_hint, with_images,
@@ -64,7 +80,6 @@ async def observe_keyed(project: Project, env: Environment, opener: Opener, key:
             hosts[site.name] = HostState(site.name, unreachable=_line(state))
         else:
             raise state
-    order = [h.spec for h in env.hosts] if not env.is_local else ["local"]
     return EnvState(env.name, env.engine, tuple(hosts[n] for n in order if n in hosts)), own_key
 
 
@@ -83,7 +98,7 @@ async def _host(project: Project, env: Environment, site: Site, key: bytes,
     names = [e.name for e in project.endpoints]
 
     async def routes_read() -> dict[str, tuple[str, ...]]:
-        return await blocking(lambda: _routes(site, project.name, env.name)) \
+        return await blocking(lambda: read_routes(site, project.name, env.name)) \
             if with_routes else {}
 
     listing, records, routes = await asyncio.gather(
@@ -179,7 +194,7 @@ def _inspect_image(site: Site, image: str) -> dict[str, Any]:
         return {}
 
 
-def _routes(site: Site, project: str, env: str) -> dict[str, tuple[str, ...]]:
+def read_routes(site: Site, project: str, env: str) -> dict[str, tuple[str, ...]]:
     """endpoint -> its prefixes in the live proxy config ({} when there is no proxy)."""
     import docker.errors
 
@@ -252,11 +267,6 @@ def _instance(host: str, data: Mapping[str, Any], image: Mapping[str, Any], key:
         labels=labels, image_labels=dict(image_config.get("Labels") or {}), ports=ports,
         asked_ports=asked,
         mounts=mounts, resources=resources, restart_policy=str(policy))
-
-
-def seal(key: bytes, name: str, value: str) -> Sealed:
-    """A secret's value as an HMAC under the comparison's ``key``."""
-    return Sealed(hmac.new(key, f"{name}\0{value}".encode(), hashlib.sha256).hexdigest())
 
 
 def label_of(container: Mapping[str, Any], name: str) -> str:
