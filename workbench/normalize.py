@@ -15,9 +15,18 @@ Categories and keys, per endpoint:
 - ``health``: ``path`` (the deployed endpoint.yaml's, else the container's label), ``state``
   (``running, healthy``), ``restarts`` (a count). These are volatile and belong to status too;
   diff compares them (the issue asks for it). Start times are dropped.
-- ``deploy``: ``containers per host``, ``replicas``, ``limit <name>``, ``restart policy``,
+- ``deploy``: ``containers per host``, ``replicas`` (desired: a plain container is one),
+  ``placement`` and ``endpoint mode`` (Swarm), ``limit <name>``, ``restart policy``,
   ``label <name>`` (labels no rule drops), ``endpoint.yaml <key>`` (deployed endpoint.yaml
   values not observed live elsewhere: port, health_timeout, ...; from the release record).
+
+Swarm (``engine: swarm``): a service is one instance on the first host (the manager). Which
+node runs each task is the scheduler's choice, so ``containers per host`` reads ``scheduled by
+Swarm`` there (rule ``task-node``); ``replicas`` and ``placement`` are compared, and a pin to
+the environment's first node reads ``node.id==(first node)`` (rule ``node-id``); update and
+volume_driver at their defaults are dropped (rule ``swarm-default``). ``health``: ``state``
+says how many run when fewer than wanted (``running, starting (1/2 running)``), ``update`` the
+last update's state when it did not complete.
 
 Hosts: container keys are taken over the hosts that run the endpoint, ``secrets generation``
 and ``endpoint.yaml`` keys over those with a release record, the other release keys, health
@@ -29,22 +38,26 @@ Unreachable hosts are left out and listed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .normvalues import mount_key, placement, ports
 from .observed import EnvState, Instance, Sealed, Value
 from .releases import Release
 
 CATEGORIES = ("release", "env", "network", "health", "deploy")
 LABEL = "dev.workbench."
 ENGINE_LABELS = (LABEL, "com.docker.")
-EPHEMERAL = range(32768, 61000)
-"""Docker's host ports when none is asked for (Linux ``ip_local_port_range``), used only when
-the observation did not read the bindings asked for."""
-LIVE_CONFIG = frozenset({"health", "routes", "env", "secrets", "data"})
-"""endpoint.yaml keys compared as observed (health path, routes, variables, mounts)."""
+LIVE_CONFIG = frozenset({"health", "routes", "env", "secrets", "data", "replicas", "placement"})
+"""endpoint.yaml keys compared as observed (health path, routes, variables, mounts, replicas,
+placement)."""
+SCHEDULED = "scheduled by Swarm"
+"""``containers per host`` of a Swarm environment: its scheduler places the tasks."""
+SWARM_DEFAULTS: Mapping[str, Any] = {"update": {"parallelism": 1, "delay": 0.0, "monitor": None},
+                                     "volume_driver": ""}
+"""Swarm settings a Swarm release records even when not set: at these values they are what a
+single host runs with (which refuses them set otherwise)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +96,15 @@ RULES: tuple[Rule, ...] = (
     Rule("release-history", "release times and users", "release time and user",
          "who deployed, when and how long is history (see releases)"),
     Rule("order", "orderings", "ordering", "ports, mounts, routes and variables are sets"),
+    Rule("task-node", "task nodes", "task node",
+         "which Swarm node runs a task (and its task and container ids) is the scheduler's "
+         "choice: replicas and placement constraints are compared instead"),
+    Rule("swarm-default", "Swarm settings at their defaults", "Swarm setting at its default",
+         "update and volume_driver as a Swarm release records them when endpoint.yaml does not "
+         "set them: a single host runs with the same"),
+    Rule("node-id", "node ids in placement", "node id in placement",
+         "each Swarm names its own nodes: the pin of local data to the environment's first "
+         "node reads node.id==(first node)"),
 )
 RULE_IDS = tuple(rule.id for rule in RULES)
 
@@ -169,6 +191,8 @@ class _Facts:
 def normalize(state: EnvState) -> Normalized:
     """``state`` as facts to compare, following :data:`RULES` (pure)."""
     count = dict.fromkeys(RULE_IDS, 0)
+    swarm = state.engine == "swarm"
+    first_node = state.nodes[0][0] if state.nodes else ""
     per_endpoint: dict[str, _Facts] = {name: _Facts() for name in state.endpoints}
     for host in state.hosts:
         if host.unreachable:
@@ -180,7 +204,8 @@ def normalize(state: EnvState) -> Normalized:
             release = host.releases.get(endpoint)
             mine = running.get(endpoint, [])
             facts.source("host", host.host)
-            facts.put("host", host.host, "deploy", "containers per host", str(len(mine)))
+            facts.put("host", host.host, "deploy", "containers per host",
+                      SCHEDULED if swarm else str(len(mine)))
             if release is not None:
                 facts.source("release", host.host)
                 _release(facts, host.host, release, count)
@@ -194,7 +219,7 @@ def normalize(state: EnvState) -> Normalized:
             for n, instance in enumerate(mine, 1):
                 where = host.host if n == 1 else f"{host.host}#{n}"
                 facts.source("instance", where)
-                _instance(facts, where, state.env, instance, release, count)
+                _instance(facts, where, state.env, instance, release, count, first_node)
     endpoints = {name: facts.facts(count) for name, facts in per_endpoint.items()}
     return Normalized(state.env, state.engine, tuple(h.host for h in state.hosts),
                       dict(state.unreachable), endpoints, count)
@@ -213,7 +238,9 @@ def _release(facts: _Facts, where: str, release: Release, count: dict[str, int])
     if config.get("health"):
         facts.put("present", where, "health", "path", str(config["health"]))
     for key, value in sorted(config.items()):
-        if key not in LIVE_CONFIG:
+        if key in SWARM_DEFAULTS and value == SWARM_DEFAULTS[key]:
+            count["swarm-default"] += 1
+        elif key not in LIVE_CONFIG:
             facts.put("release", where, "deploy", f"endpoint.yaml {key}", _text(value))
 
 
@@ -223,12 +250,14 @@ def _config(release: Release | None) -> Mapping[str, Any]:
 
 
 def _instance(facts: _Facts, where: str, env: str, instance: Instance,
-              release: Release | None, count: dict[str, int]) -> None:
-    """One container's keys (its version etc. replace the release record's on its host)."""
+              release: Release | None, count: dict[str, int], first_node: str = "") -> None:
+    """One container's (or Swarm service's) keys (its version etc. replace the release
+    record's on its host)."""
     count["container-name"] += bool(instance.container)
     count["container-id"] += bool(instance.container_id)
     count["start-time"] += bool(instance.started_at)
     count["image-id"] += bool(instance.image_id)
+    count["task-node"] += sum(1 for t in instance.tasks if t.node_id or t.container_id)
 
     def put(category: str, key: str, value: Value) -> None:
         facts.put("instance", where, category, key, value)
@@ -252,12 +281,12 @@ def _instance(facts: _Facts, where: str, env: str, instance: Instance,
             count["image-env"] += 1
         else:
             put("env", name, value)
-    for key, value in _ports(instance, count).items():
+    for key, value in ports(instance, count).items():
         put("network", key, value)
     count["order"] += list(instance.mounts) != sorted(instance.mounts)
     project = instance.labels.get(f"{LABEL}project", "")
     for mount in instance.mounts:
-        key, value = _mount(mount, project, env, instance.endpoint, count)
+        key, value = mount_key(mount, project, env, instance.endpoint, count)
         put("network", key, value)
     if not _config(release).get("health") and instance.labels.get(f"{LABEL}health"):
         facts.put("present", where, "health", "path", instance.labels[f"{LABEL}health"])
@@ -265,7 +294,13 @@ def _instance(facts: _Facts, where: str, env: str, instance: Instance,
     if state:
         put("health", "state", state)
     put("health", "restarts", str(instance.restarts))
-    put("deploy", "replicas", instance.replicas)
+    if instance.update_state not in ("", "completed"):
+        put("health", "update", instance.update_state)
+    put("deploy", "replicas", str(instance.replicas_desired))
+    if instance.placement:
+        put("deploy", "placement", placement(instance.placement, first_node, count))
+    if instance.endpoint_mode:
+        put("deploy", "endpoint mode", instance.endpoint_mode)
     for name, limit in instance.resources.items():
         put("deploy", f"limit {name}", limit)
     if instance.restart_policy:
@@ -277,64 +312,6 @@ def _instance(facts: _Facts, where: str, env: str, instance: Instance,
             count["image-label"] += 1
         else:
             put("deploy", f"label {name}", value)
-
-
-_PORT = re.compile(r"^(?:(?P<ip>.*):(?P<host>\d*)->)?(?P<port>[^:>]+)$")
-
-
-def _ports(instance: Instance, count: dict[str, int]) -> dict[str, str]:
-    """``port 8000/tcp`` -> its bindings, sorted: ``127.0.0.1:8080``, or ``127.0.0.1:ephemeral``
-    for a host port Docker chose (one not asked for)."""
-    count["order"] += list(instance.ports) != sorted(instance.ports)
-    asked: set[tuple[str, str]] | None = None
-    if instance.asked_ports is not None:
-        asked = set()
-        for binding in instance.asked_ports:
-            match = _PORT.match(binding)
-            if match and match["host"]:
-                asked.add((match["host"], match["port"]))
-    bindings: dict[str, set[str]] = {}
-    for binding in instance.ports:
-        match = _PORT.match(binding)
-        if match is None or match["ip"] is None:
-            bindings.setdefault(f"port {binding}", set()).add("(not published)")
-            continue
-        port, host, ip = match["port"], match["host"], match["ip"]
-        if asked is not None:
-            chosen = not host or (host, port) not in asked
-        else:
-            chosen = not host or int(host) in EPHEMERAL
-        count["ephemeral-port"] += bool(chosen and host)
-        bindings.setdefault(f"port {port}", set()).add(f"{ip}:ephemeral" if chosen
-                                                       else f"{ip}:{host}")
-    return {key: ", ".join(sorted(found)) for key, found in bindings.items()}
-
-
-def _mount(mount: str, project: str, env: str, endpoint: str,
-           count: dict[str, int]) -> tuple[str, str]:
-    """``volume wb_shop_staging_orders_data -> /data (rw)`` -> (``mount /data``,
-    ``data volume (rw)``); other mounts keep their source."""
-    head, arrow, tail = mount.partition(" -> ")
-    if not arrow:
-        return f"mount {mount}", mount
-    kind, _, source = head.partition(" ")
-    target, _, mode = tail.rpartition(" ")
-    if not target:
-        target, mode = tail, ""
-    if kind == "volume" and _is_data_volume(source, project, env, endpoint):
-        count["env-name"] += 1
-        source, kind = "", "data volume"
-    shown = " ".join(s for s in (kind, source, mode) if s)
-    return f"mount {target}", shown
-
-
-def _is_data_volume(name: str, project: str, env: str, endpoint: str) -> bool:
-    if project:
-        return name in (f"wb_{project}_{env}_{endpoint}_data",
-                        f"wb-{project}-{env}-{endpoint}-data")
-    return (re.fullmatch(rf"wb_[a-z0-9-]+_{re.escape(env)}_{re.escape(endpoint)}_data", name)
-            is not None or re.fullmatch(
-                rf"wb-[a-z0-9-]+-{re.escape(env)}-{re.escape(endpoint)}-data", name) is not None)
 
 
 def _merge(pairs: tuple[tuple[str, Value | None], ...]) -> Fact | None:

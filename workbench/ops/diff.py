@@ -28,6 +28,6 @@ async def diff_envs(project: Project, env_a: str, env_b: str, endpoints: Sequenc
                        "name two environments, or one with --repo, --since or --previous")
     a, b = project.environment(env_a), project.environment(env_b)
     key = secrets.token_bytes(32)  # exists only in this process, for this comparison
-    state_a, state_b = await asyncio.gather(observe(project, a, opener, key),
-                                            observe(project, b, opener, key))
+    state_a, state_b = await asyncio.gather(observe(project, a, opener, key, with_secrets=True),
+                                            observe(project, b, opener, key, with_secrets=True))
     return compare(normalize(state_a), normalize(state_b), list(endpoints) or None)
