@@ -16,6 +16,10 @@ the git log from each deployed sha to HEAD, read by :mod:`workbench.ops.drift`) 
 - ``missing``: released, but no container runs it;
 - ``never-deployed``: in the repo, not on the hosts; ``removed``: runs, not in the repo.
 
+On Swarm the manager (the first host) holds every service (:mod:`workbench.observed`), so it
+is the one host compared; a service that runs another number of replicas than the repo's
+endpoint.yaml asks for (a ``scale``) is ``config`` drift, with a note saying both.
+
 A host that could not be read is kept in :attr:`Drift.unreachable`, never silently dropped.
 :func:`render_drift` and :func:`drift_json` present it. Nothing here does I/O.
 """
@@ -31,6 +35,7 @@ from .gitlog import GitLog, log_json, log_lines
 from .observed import EnvState, HostState
 from .releasediff import ConfigDiff, config_diff, config_json, config_lines
 from .releases import Release
+from .swarm.cells import is_service
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 FLAGS = ("never-deployed", "removed", "missing", "commits", "behind", "sha-unknown",
@@ -89,13 +94,16 @@ class Deployed:
     """The container's state ("" when there is none)."""
     release: Release | None = None
     """The current release record (the last ok one) on the host."""
+    replicas: int = 0
+    """The replicas a Swarm service wants (0: not a Swarm service)."""
 
     @property
     def key(self) -> tuple[Any, ...]:
         """What makes two hosts run the same thing."""
         r = self.release
         return (self.version, self.git_sha, self.dirty, self.config_hash, self.state,
-                None if r is None else (r.version, r.config_hash, r.secrets_generation))
+                None if r is None else (r.version, r.config_hash, r.secrets_generation),
+                self.replicas)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +145,8 @@ def drift(state: EnvState, repo: RepoFacts) -> Drift:
     """The drift of every endpoint between ``repo`` and ``state``, per group of reachable
     hosts that run the same thing."""
     read = [h for h in state.hosts if not h.unreachable]
+    if state.engine == "swarm":  # the manager holds every service; the nodes hold none
+        read = [h for h in state.hosts[:1] if not h.unreachable]
     items: list[EndpointDrift] = []
     for name in sorted(set(repo.endpoints) | set(state.endpoints)):
         want = repo.endpoints.get(name)
@@ -166,7 +176,8 @@ def deployed_on(host: HostState, name: str) -> Deployed | None:
     release = host.releases.get(name)
     if instance is not None:
         return Deployed(instance.version, instance.git_sha, instance.dirty,
-                        instance.config_hash, instance.state or "unknown", release)
+                        instance.config_hash, instance.state or "unknown", release,
+                        instance.replicas_desired if is_service(instance) else 0)
     if release is not None:
         return Deployed(release.version, release.git_sha, release.dirty, release.config_hash,
                         "", release)
@@ -215,7 +226,12 @@ def endpoint_drift(name: str, hosts: tuple[str, ...], deployed: Deployed | None,
         notes.append("no release record: its config is not known")
     hash_differs = keyed and bool(deployed.config_hash and want.config_hash) and \
         deployed.config_hash != want.config_hash
-    if (config is not None and config.changed) or hash_differs:
+    asked = want.endpoint_config.get("replicas")
+    scaled = bool(deployed.replicas) and isinstance(asked, int) and asked != deployed.replicas
+    if scaled:
+        notes.append(f"the service wants {deployed.replicas} replicas; endpoint.yaml asks for "
+                     f"{asked}")
+    if (config is not None and config.changed) or hash_differs or scaled:
         flags.append("config")
     return EndpointDrift(name, hosts, tuple(f for f in FLAGS if f in flags), deployed, want,
                          log if log is not None and not log.error else None, config,

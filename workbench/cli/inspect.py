@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ExitCode
-from .output import Printer, table
+from .output import Printer
 
 if TYPE_CHECKING:
     from ..ops.status import Row
@@ -23,8 +23,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                             "default) at once. Drift: code (the repo's version is not the one "
                             "running), config (variables, secrets or endpoint.yaml differ), "
                             "missing (released, but no container serves it), removed (runs, "
-                            "but no longer in the repo). Exit 3 when a host cannot be read "
-                            "(the rest is still shown).")
+                            "but no longer in the repo), replicas (a Swarm service runs another "
+                            "count than endpoint.yaml's). A Swarm environment shows one row "
+                            "per service, with its replicas running/desired, its last update "
+                            "and its tasks per node. Exit 3 when a host cannot be read (the "
+                            "rest is still shown).")
     status.add_argument("--env", dest="envs", action="append", default=[], metavar="ENV",
                         help="an environment (repeatable; default all)")
     status.set_defaults(handler=_status)
@@ -70,31 +73,50 @@ def _status(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
                          indent=2))
     else:
         now = datetime.now(UTC)
-        rows = [("ENV", "ENDPOINT", "HOST", "VERSION", "GIT", "IMAGE", "HEALTH", "UP",
-                 "RESTARTS", "LAST RELEASE", "DRIFT")]
-        rows += [_row_text(r, now) for r in found.rows]
-        table(rows) if found.rows else print("no environments or endpoints to show")
+        swarm = any(s.engine == "swarm" for s in found.states)
+        head = ("ENV", "ENDPOINT", "HOST", "VERSION", "GIT", "IMAGE", "HEALTH", "UP",
+                "RESTARTS", *(("REPLICAS",) if swarm else ()), "LAST RELEASE", "DRIFT")
+        rows = [(head, [])] + [(_row_text(r, now, swarm), _row_lines(r)) for r in found.rows]
+        _table(rows) if found.rows else print("no environments or endpoints to show")
         for env, note in found.notes.items():
             print(f"note: {env}: {note}")
     return ExitCode.UNREACHABLE if found.unreachable else ExitCode.OK
 
 
-def _row_text(row: Row, now: datetime) -> tuple[str, ...]:
+def _table(rows: list[tuple[tuple[str, ...], list[str]]]) -> None:
+    """Left-aligned columns, two spaces apart; each row's extra lines below it, indented."""
+    widths = [max(len(cells[i]) for cells, _ in rows) for i in range(len(rows[0][0]))]
+    for cells, lines in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+        for line in lines:
+            print(f"    {line}")
+
+
+def _row_lines(row: Row) -> list[str]:
+    """A Swarm service's last update and tasks per node, under its row."""
+    from ..swarm.cells import is_service, task_lines
+
+    return task_lines(row.instance) if row.instance is not None and \
+        is_service(row.instance) else []
+
+
+def _row_text(row: Row, now: datetime, replicas: bool = False) -> tuple[str, ...]:
     if row.unreachable:
-        return (row.env, row.endpoint, row.host, f"unreachable: {row.unreachable}", *[""] * 7)
+        return (row.env, row.endpoint, row.host, f"unreachable: {row.unreachable}",
+                *[""] * (8 if replicas else 7))
     i, last = row.instance, row.last
     release = "-" if last is None else (f"{_ago(last.time, now)} ago {last.outcome}"
                                         f" by {last.user or '?'}")
     if i is None:
         version = row.release.version if row.release else "-"
         return (row.env, row.endpoint, row.host, version, "-", "-", "not running", "-", "-",
-                release, " ".join(row.drift) or "-")
+                *(("-",) if replicas else ()), release, " ".join(row.drift) or "-")
     git = (i.git_sha or "-") + ("+dirty" if i.dirty else "")
     health = i.health or i.state
     up = _ago(i.started_at, now) if i.state == "running" else i.state
     return (row.env, row.endpoint, row.host, i.version or "-", git,
             i.image_id.removeprefix("sha256:")[:12] or "-", health, up, str(i.restarts),
-            release, " ".join(row.drift) or "-")
+            *((i.replicas,) if replicas else ()), release, " ".join(row.drift) or "-")
 
 
 def _row_json(row: Row) -> dict[str, Any]:
@@ -106,7 +128,15 @@ def _row_json(row: Row) -> dict[str, Any]:
             "container": i.container, "state": i.state, "health": i.health,
             "version": i.version, "git_sha": i.git_sha, "dirty": i.dirty,
             "image": i.image, "image_id": i.image_id, "started_at": i.started_at,
-            "restarts": i.restarts, "replicas": i.replicas},
+            "restarts": i.restarts, "replicas": i.replicas,
+            "replicas_desired": i.replicas_desired, "replicas_running": i.replicas_running,
+            "update": {"state": i.update_state, "message": i.update_message}
+            if i.update_state else None,
+            "placement": list(i.placement), "endpoint_mode": i.endpoint_mode or None,
+            "tasks": [{"node": t.node, "node_id": t.node_id, "slot": t.slot, "id": t.id,
+                       "state": t.state, "desired": t.desired, "error": t.error or None,
+                       "container_id": t.container_id, "health": t.health, "since": t.since}
+                      for t in i.tasks]},
         "last_release": None if last is None else {
             "time": last.time, "outcome": last.outcome, "user": last.user,
             "kind": last.kind, "version": last.version, "reason": last.reason or None},

@@ -68,12 +68,15 @@ async def repo_drift(project: Project, env_name: str, opener: Opener) -> Drift:
     for (name, sha), log in zip(pairs, logs, strict=True):
         by_endpoint.setdefault(name, {})[sha] = log
     facts = {}
+    recorded = deployed_config
+    if env.engine == "swarm":  # a Swarm release records its settings too
+        from ..swarm.recorded import recorded_config as recorded
     for endpoint, lines in zip(endpoints, changes, strict=True):
         item = wanted[endpoint.name]
         facts[endpoint.name] = RepoEndpoint(
             endpoint.name, item.context.version, item.git_sha, item.dirty, lines,
             item.config_hash, item.secrets_generation, dict(sorted(item.env.items())),
-            tuple(sorted(item.secrets)), deployed_config(endpoint),
+            tuple(sorted(item.secrets)), recorded(endpoint),
             by_endpoint.get(endpoint.name, {}))
     return drift(state, RepoFacts(facts, keyed=env_key is not None))
 

@@ -6,7 +6,13 @@ Drift flags per endpoint and host:
 
 - ``code``: the repo's version (a hash of the build context) is not the one running;
 - ``config``: the variables, secrets or endpoint.yaml values differ (config hash);
-- ``missing``: released there, but no container serves it (gone or not running).
+- ``missing``: released there, but no container serves it (gone or not running);
+- ``replicas`` (Swarm): the service wants another number of replicas than the repo's
+  endpoint.yaml (a ``scale``, or an edit not deployed yet).
+
+A Swarm environment has one row per endpoint, on its first host (the manager), whose instance
+is the service with its tasks on every node; its other hosts have rows only when they cannot
+be read (their tasks' health is then not known).
 """
 
 from __future__ import annotations
@@ -96,19 +102,22 @@ async def status(project: Project, env_names: Sequence[str], opener: Opener) -> 
 def rows_of(state: EnvState, wanted: dict[str, ReleaseInput], keyed_hash: bool) -> list[Row]:
     """The rows of one environment: every endpoint of the repo or of the hosts, per host."""
     names = sorted(set(wanted) | set(state.endpoints))
+    swarm = state.engine == "swarm"
     rows = []
-    for host in state.hosts:
+    for n, host in enumerate(state.hosts):
         if host.unreachable:
-            rows += [Row(state.env, n, host.host, None, None, None, (), host.unreachable)
-                     for n in names]
+            rows += [Row(state.env, name, host.host, None, None, None, (), host.unreachable)
+                     for name in names]
             continue
+        if swarm and n and not host.instances and not host.releases:
+            continue  # a node: its tasks are the manager's rows
         for name in names:
-            rows.append(_row(state.env, name, host, wanted.get(name), keyed_hash))
+            rows.append(_row(state.env, name, host, wanted.get(name), keyed_hash, swarm))
     return rows
 
 
 def _row(env: str, name: str, host: HostState, want: ReleaseInput | None,
-         keyed_hash: bool) -> Row:
+         keyed_hash: bool, swarm: bool = False) -> Row:
     instance = next((i for i in host.instances if i.endpoint == name), None)
     release, last = host.releases.get(name), host.last.get(name)
     drift: list[str] = []
@@ -122,4 +131,7 @@ def _row(env: str, name: str, host: HostState, want: ReleaseInput | None,
             drift.append("code")
         if keyed_hash and want.config_hash != deployed.config_hash:
             drift.append("config")
+    if swarm and want is not None and instance is not None and \
+            instance.replicas_desired != want.endpoint.replicas:
+        drift.append("replicas")
     return Row(env, name, host.host, instance, release, last, tuple(drift))
