@@ -152,6 +152,8 @@ class LiveCell(Cell):
         shown = age(found.since, now or clock())
         if shown:
             text.append(f" {shown}", style="dim")
+        if found.replicas:  # a Swarm service: running/desired
+            text.append(f" {found.replicas}")
         return text
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .engine import LABEL
+from .swarm.cells import replicas_of
 
 if TYPE_CHECKING:
     from .ops.status import Row
@@ -60,6 +61,8 @@ class Summary:
     unreachable: int = 0
     """How many of its hosts could not be read."""
     hosts: int = 0
+    replicas: str = ""
+    """A Swarm service's running/desired replicas (``2/3``; "" elsewhere)."""
 
 
 def event_filters(project: str, env: str) -> dict[str, list[str]]:
@@ -127,4 +130,5 @@ def summarize(rows: Sequence[Row]) -> Summary:
         since = first.instance.started_at
     elif first.release is not None:
         since = first.release.time
-    return Summary(True, version, health, drift, since, unreachable, len(rows))
+    return Summary(True, version, health, drift, since, unreachable, len(rows),
+                   replicas_of(rows))
