@@ -44,6 +44,7 @@ from . import secrets as swarm_secrets
 from .cluster import Cluster, read_cluster
 from .network import ensure_network
 from .proxy import SwarmProxy
+from .services import explain
 from .spec import (
     SPEC_HASH,
     TASK_HASH,
@@ -233,6 +234,9 @@ class SwarmRun:
                                                   "same spec",)))
             await self._route(endpoint)
             return False
+        if current is not None and current.replicas != spec.replicas:  # a scale: the repo wins
+            self.emit(Warning(f"{name} runs {current.replicas} replica(s); endpoint.yaml says "
+                              f"{spec.replicas}: this deploy applies {spec.replicas}"))
         data = self.cluster.data_site(endpoint)
         if data is not None and current is None:  # Swarm would mount a volume by its name
             volume = naming.volume(self.project.name, self.env.name, name)
@@ -301,9 +305,9 @@ class SwarmRun:
         else:
             nodes = [site for site in self.cluster.sites.values() if site is not self.manager]
             ref = await images.distribute(self.manager, nodes, tag, self.emit)
-        config = await blocking(lambda: self.manager.engine.api.inspect_image(tag)["Config"])
-        return Image(ref, tag, tuple((config or {}).get("Entrypoint") or ()),
-                     tuple((config or {}).get("Cmd") or ()))
+        config = await blocking(lambda: _image_config(self.manager, tag))
+        return Image(ref, tag, tuple(config.get("Entrypoint") or ()),
+                     tuple(config.get("Cmd") or ()))
 
     def _details(self, item: ReleaseInput) -> Any:
         """What a failed task's node says about it: its last health check, its last lines."""
@@ -339,6 +343,17 @@ class SwarmRun:
                        user=getpass.getuser(), time=releases.now(), durations=durations,
                        reason=reason, last_lines=tuple(last_lines)[-40:], engine="swarm",
                        replicas=endpoint.replicas, image_ref=str(state.get("image_ref", "")))
+
+
+def _image_config(site: Site, tag: str) -> dict[str, Any]:
+    """The image's ``Config`` on the manager (its entrypoint and command; blocks)."""
+    import docker.errors
+
+    try:
+        return dict(site.engine.api.inspect_image(tag).get("Config") or {})
+    except docker.errors.APIError as exc:
+        raise OperationFailed(f"cannot inspect image {tag} on {site.name}: {explain(exc)}",
+                              "check the Docker Engine there") from None
 
 
 def _container_details(site: Site, container: str) -> list[str]:
