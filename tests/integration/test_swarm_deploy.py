@@ -163,6 +163,24 @@ def test_two_endpoints_with_two_replicas_answer_through_the_proxy(
     assert "orders  unchanged" in again.stdout and "site  unchanged" in again.stdout
     assert len(swarm_project.releases("orders")) == 1
 
+    # a proxy removed with its config comes back with the current releases' routes
+    client = swarm_cluster.manager.client
+    proxy = f"wb_{swarm_project.name}_cluster_proxy"
+    client.api.remove_service(proxy)
+    for _ in range(TRIES):
+        try:
+            client.api.remove_volume(f"{proxy}_conf")
+            break
+        except docker.errors.NotFound:
+            break
+        except docker.errors.APIError:  # its task has not stopped yet
+            time.sleep(0.25)
+    restored = swarm_project.deploy()
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "restored its config" in restored.stdout
+    assert swarm_project.get("/orders/health")[0] == 200
+    assert swarm_project.get("/site/")[0] == 200
+
 
 def test_a_rolling_update_under_load_has_zero_failed_requests(
         swarm_project: SwarmProject, swarm_cluster: SwarmCluster) -> None:
