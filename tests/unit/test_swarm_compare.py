@@ -1,20 +1,31 @@
 """A Swarm environment in normalize, compare, status, drift and the live matrix (pure): replicas
 and placement are differences, where the scheduler put a task is not; one status row per
-service with its tasks per node; a scale is drift; a cell shows running/desired."""
+service with its tasks per node; a scale is drift; a cell shows running/desired; ``--previous``
+reads the manager's release records alone."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from workbench.compare import compare, render, to_json
 from workbench.drift import RepoEndpoint, RepoFacts, drift, render_drift
 from workbench.live import summarize
+from workbench.model import load_project
 from workbench.normalize import normalize
 from workbench.observed import EnvState, HostState, Instance, Task
+from workbench.ops.drift import release_changes
+from workbench.ops.new import new_child, new_project
 from workbench.ops.status import rows_of
-from workbench.releases import Release
+from workbench.releasediff import render_release_changes
+from workbench.releases import Release, append
+from workbench.site import Site
+from workbench.state import LocalStore
 from workbench.swarm.cells import task_lines
 
 MANAGER, WORKER, SINGLE = "root@10.0.0.1", "root@10.0.0.2", "root@10.0.0.9"
@@ -168,3 +179,32 @@ def test_repo_drift_compares_the_manager_and_names_a_scale() -> None:
     assert scaled.endpoints[0].flags == ("config",)
     assert "the service wants 4 replicas; endpoint.yaml asks for 2" in \
         "\n".join(render_drift(scaled))
+
+
+async def test_previous_reads_the_managers_records_and_ignores_a_worker_down(
+        tmp_path: Path) -> None:
+    """Only the manager keeps a Swarm environment's release records: a worker neither adds a
+    'no release' item nor makes the report partial."""
+    new_project(tmp_path, "shop")
+    root = tmp_path / "shop"
+    new_child(root, "endpoint", "orders")
+    with (root / "workbench.yaml").open("a") as handle:
+        handle.write(f"  prod:\n    engine: swarm\n    hosts: [{MANAGER}, {WORKER}]\n")
+    shop = load_project(root)
+    first = shop.environment("prod").hosts[0].spec  # root@10.0.0.1:22
+    store = LocalStore(tmp_path / "state", "prod")
+    for version, level in (("v1", "info"), ("v2", "debug")):
+        await append(store, replace(record(first, 1), version=version,
+                                    variables={"LOG_LEVEL": level},
+                                    time=f"2025-01-0{version[-1]}T10:00:00+00:00"))
+
+    @contextlib.asynccontextmanager
+    async def opener(_project: Any, _env: Any) -> AsyncIterator[tuple[list[Site], dict[str, str]]]:
+        yield [Site(first, None, store, asyncio.open_connection)], \
+            {f"{WORKER}:22": "cannot connect: Connection refused"}  # type: ignore[arg-type]
+
+    found = await release_changes(shop, "prod", [], None, opener)
+    assert found.unreachable == {} and found.complete
+    [item] = found.items
+    assert item.hosts == (first,)
+    assert "  variable LOG_LEVEL: info -> debug" in render_release_changes(found)

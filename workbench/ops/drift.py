@@ -13,7 +13,8 @@ their shas when the endpoint's repo has them, and returns
 :class:`~workbench.releasediff.ReleaseChanges`.
 
 A host that cannot be read is named in the result's ``unreachable`` (the rest is still read);
-git runs locally, one process per repo at once, and never prompts.
+on Swarm only the manager (the first host) holds release records, so only it counts. git runs
+locally, one process per repo at once, and never prompts.
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ async def release_changes(project: Project, env_name: str, endpoints: Sequence[s
         else:
             raise got
     order = ["local"] if env.is_local else [h.spec for h in env.hosts]
+    if env.engine == "swarm":  # its release records are on the manager (the first host)
+        order = order[:1]
+        unreachable = {h: why for h, why in unreachable.items() if h in order}
     picks: dict[tuple[str, str], Pick] = {
         (host, name): pick(records[host][name], host, since)
         for host in order if host in records for name in names}
