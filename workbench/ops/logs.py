@@ -63,7 +63,9 @@ BUFFER = 50_000
 READ_ALL = 2_000_000
 """Lines a container's inbox holds without ``follow`` (a full sort needs them all)."""
 BATCH = 5_000
-"""Most records in one LogBatch."""
+"""Most lines in one LogBatch."""
+EVENTS_READY = 10.0
+"""Following, seconds to wait for each host's event stream before listing its containers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +180,11 @@ async def stream_logs(project: Project, env_name: str, query: LogQuery, emit: Em
         try:
             if query.follow:  # listen for starts before listing: no container falls between
                 starts += [Starts(s, project.name, env.name, query.endpoints) for s in sites]
-                await asyncio.gather(*(watch.ready.wait() for watch in starts))
+                waits = [asyncio.ensure_future(watch.ready.wait()) for watch in starts]
+                if waits:  # an engine answers at once; one that does not is not waited for
+                    await asyncio.wait(waits, timeout=EVENTS_READY)
+                for wait in waits:
+                    wait.cancel()
             found = await asyncio.gather(*(endpoint_containers(project, env, s, query.endpoints)
                                            for s in sites), return_exceptions=True)
             for site, item in zip(sites, found, strict=True):
