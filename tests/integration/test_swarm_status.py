@@ -10,7 +10,8 @@ labels on services and tasks, secrets, release records), running the nodes' base
 - two identical Swarm environments have no difference, wherever the scheduler put their tasks;
   a scale of one of them is exactly the replica difference;
 - after a real ``workbench deploy`` to the Swarm (image built and streamed, proxy service),
-  status and diff against the single-host deploy say the same.
+  status and diff against the single-host deploy say the same;
+- the live matrix's watcher gives a Swarm environment's cell its running/desired replicas.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +30,11 @@ from helpers import SSHTarget, clean, free_port
 from hosts import SwarmCluster, trust_ci_hosts
 from staging import RunWorkbench, Staged, stage
 from swarm_staging import converged, put_services, remove_swarm, scale, swarm_env
+
+from screens.matrix import LiveCell
+from workbench.live import LiveUpdate, summarize
+from workbench.model import load_project
+from workbench.ops.watch import watch_until
 
 pytestmark = pytest.mark.integration
 
@@ -200,3 +207,23 @@ def test_a_real_swarm_deploy_against_the_single_host_one(
     for name in ("orders", "site"):  # the same build, routes, variables and secret
         for same in ("version", "routes", "LOG_LEVEL", "TOKEN", "state", "path"):
             assert (name, same) not in keys, keys
+
+
+def test_the_live_matrix_cell_shows_running_of_desired_replicas(
+        project: Staged, base_image: str, swarm_cluster: SwarmCluster) -> None:
+    two_replicas_of_site(project)
+    put(project, "prod", base_image, swarm_cluster)
+    stopped = threading.Event()
+    seen: list[LiveUpdate] = []
+
+    def report(updates: list[LiveUpdate]) -> None:
+        seen.extend(updates)
+        found = [u for u in updates if u.endpoint == "site"]
+        if (found and summarize(found[-1].rows).replicas == "2/2") or len(seen) > 400:
+            stopped.set()  # the cell is there (or a generous cap on the watcher's reports)
+
+    asyncio.run(watch_until(load_project(project.root), report, stopped, env_names=["prod"]))
+    site = [u for u in seen if u.endpoint == "site"][-1]
+    found = LiveCell.of(site).summary
+    assert (found.replicas, found.health, found.deployed) == ("2/2", "healthy", True), site
+    assert LiveCell.of(site).render().plain.endswith(" 2/2")
