@@ -122,8 +122,10 @@ def judge(*, created: bool, rolling: bool, before: str, status: Mapping[str, Any
 
 async def wait(engine: Engine, service_id: str, name: str, *, ours: str, created: bool,
                rolling: bool, before: str, replicas: int, deadline: float, emit: Emit,
-               source: str, step: str) -> tuple[Verdict, list[TaskView]]:
-    """Poll until :func:`judge` decides or ``deadline`` seconds pass; each task's change of
+               source: str, step: str, decide: Callable[..., Verdict | None] | None = None
+               ) -> tuple[Verdict, list[TaskView]]:
+    """Poll until :func:`judge` (or ``decide``, with its arguments) decides or ``deadline``
+    seconds pass; each task's change of
     state is emitted as a log line of ``source``, the count of new tasks running as
     :class:`Progress` of ``step``. Returns the verdict and the last view of the tasks."""
     nodes = await blocking(lambda: _nodes(engine))
@@ -157,8 +159,8 @@ async def wait(engine: Engine, service_id: str, name: str, *, ours: str, created
         if now_running != counted:
             counted = now_running
             emit(Progress(step, min(now_running, replicas), replicas))
-        verdict = judge(created=created, rolling=rolling, before=before, status=status,
-                        tasks=tasks, replicas=replicas)
+        verdict = (decide or judge)(created=created, rolling=rolling, before=before,
+                                    status=status, tasks=tasks, replicas=replicas)
         if verdict is not None:
             return verdict, tasks
         if time.monotonic() >= ends:
