@@ -80,9 +80,10 @@ def test_a_readonly_environment_refuses_changes(project: Path, args: list[str]) 
     one_line(run(project, *args), 2, "environment 'audit' is readonly", "refused")
 
 
-def test_a_swarm_rollback_is_refused_not_run_as_plain_containers(project: Path) -> None:
-    one_line(run(project, "rollback", "--env", "cluster", "-e", "orders"), 2, "engine: swarm",
-             "engine: docker")
+@pytest.mark.parametrize("args", [["rollback", "-e", "orders"], ["scale", "-e", "orders", "1"]])
+def test_a_swarm_rollback_or_scale_goes_to_the_swarm(project: Path, args: list[str]) -> None:
+    # Past the rails, it tries to reach the manager (non-existent): exit 3.
+    one_line(run(project, args[0], "--env", "cluster", *args[1:]), 3, "manager.invalid")
 
 
 def test_a_swarm_deploy_goes_to_the_swarm(project: Path) -> None:

@@ -4,11 +4,11 @@ The earlier version's image is started as a new container with the configuration
 secrets that are current now, never by restarting the old container: that one holds the
 secrets it was deployed with, and a rotated (perhaps leaked) secret must not come back. From
 there a rollback is a deploy of that image (health check, switch, drain, record).
+
+On ``engine: swarm`` the same, as a service update (:mod:`workbench.swarm.rollback`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from .. import releases
 from ..context import BuildContext
@@ -17,10 +17,11 @@ from ..events import Emit, Result, Warning
 from ..lock import EnvLock
 from ..logstream import LogHub
 from ..model import Endpoint, Environment, Project
+from ..releases import Release
 from ..site import Site, SiteOpener
 from .deploy import DeployRun
 from .inputs import ReleaseInput, current_config
-from .rails import require_confirm, require_docker_engine, require_single_host
+from .rails import require_confirm, require_single_host
 from .report import DeployOptions, DeployReport
 
 
@@ -31,8 +32,11 @@ async def rollback(project: Project, env_name: str, name: str, emit: Emit,
     ``to``) on every host of the environment."""
     env = project.environment(env_name)
     require_confirm(env, "rollback", options.confirm)
-    require_docker_engine(env, "rollback")
     endpoint = project.endpoint(name)
+    if env.engine == "swarm":
+        from ..swarm.rollback import rollback as on_swarm
+
+        return await on_swarm(project, env, endpoint, emit, options, open_sites, to)
     require_single_host(env, (endpoint,), "rollback")
     async with open_sites(project, env) as sites, EnvLock(
             sites[0].store, env.name, f"rollback {name}", wait=options.lock_wait,
@@ -40,7 +44,8 @@ async def rollback(project: Project, env_name: str, name: str, emit: Emit,
         run = DeployRun(project, env, emit, options, sites, hub, lock)
         try:
             await run.routing.prepare(project.endpoints)
-            target = await target_input(project, env, sites, endpoint, to)
+            record = await target_release(env, sites[0], endpoint, to)
+            target = await target_input(project, env, endpoint, record)
             outcome = await run.endpoint(await run.keyed(target))
             await run.routing.settle()
         finally:
@@ -51,12 +56,13 @@ async def rollback(project: Project, env_name: str, name: str, emit: Emit,
     return report
 
 
-async def target_input(project: Project, env: Environment, sites: Sequence[Site],
-                       endpoint: Endpoint, to: str | None) -> ReleaseInput:
-    """The rollback's input: the chosen earlier release's version and git state, with the
-    current configuration and secrets (bad input when there is no earlier release)."""
-    site = sites[0]
-    records = await releases.history(site.store, endpoint.name)
+async def target_release(env: Environment, site: Site, endpoint: Endpoint,
+                         to: str | None) -> Release:
+    """The release to go back to: the newest successful one of another version than the
+    current (or of version ``to``) that ``site`` (the first host) recorded for this engine;
+    bad input when there is none."""
+    records = [r for r in await releases.history(site.store, endpoint.name)
+               if r.engine == env.engine]
     current = releases.current(records, site.name)
     if current is None:
         raise BadInput(f"'{endpoint.name}' was never deployed to '{env.name}'",
@@ -69,7 +75,13 @@ async def target_input(project: Project, env: Environment, sites: Sequence[Site]
                        + (f" with version {to}" if to else "")
                        + f" in '{env.name}' (current {current.version})",
                        f"pick one of: {', '.join(known)}" if to else "deploy a change first")
-    target = candidates[0]
+    return candidates[0]
+
+
+async def target_input(project: Project, env: Environment, endpoint: Endpoint,
+                       target: Release) -> ReleaseInput:
+    """The rollback's input: ``target``'s version, git state and image, with the current
+    configuration and secrets."""
     variables, secrets = await current_config(project, env, endpoint)
     return ReleaseInput(endpoint, BuildContext(endpoint.name, b"", target.version, {}, 0),
                         variables, secrets, "", target.git_sha, target.dirty, kind="rollback",
