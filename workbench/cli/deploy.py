@@ -63,6 +63,17 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     confirm(rollback)
     rollback.set_defaults(handler=_rollback)
 
+    scale = env_parser("scale", "run N replicas of an endpoint (engine: swarm)",
+                       "Sets the replica count of an endpoint's service in the Swarm "
+                       "environment ENV (same image and spec), waits until that many tasks "
+                       "run and records a release. The next deploy applies endpoint.yaml's "
+                       "replicas again.")
+    scale.add_argument("-e", "--endpoint", dest="endpoint", required=True, metavar="NAME")
+    scale.add_argument("replicas", type=int, metavar="N", help="how many tasks to run")
+    lock_wait(scale)
+    confirm(scale)
+    scale.set_defaults(handler=_scale)
+
     history = env_parser("releases", "the release history of an endpoint",
                          "Lists the releases of an endpoint in ENV, oldest first.")
     history.add_argument("-e", "--endpoint", dest="endpoint", required=True, metavar="NAME")
@@ -105,6 +116,26 @@ def _rollback(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
                         "rollback interrupted", "the proxy still routes to the version it had")
 
 
+def _scale(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
+    import asyncio
+
+    from ..model import find_root, load_project
+    from ..ops.report import DeployOptions
+    from ..ops.scale import scale
+    from ..sites import open_sites
+
+    project = load_project(find_root(cwd))
+    options = DeployOptions(lock_wait=args.lock_wait, confirm=args.confirm)
+    try:
+        report = asyncio.run(scale(project, args.env, args.endpoint, args.replicas, emit,
+                                   options, open_sites))
+    except KeyboardInterrupt:
+        raise Interrupted("scale interrupted", "Swarm goes on with the new count; see "
+                          f"'workbench --batch releases --env {args.env} -e "
+                          f"{args.endpoint}'") from None
+    return ExitCode.OK if report.ok else ExitCode.FAILED
+
+
 def _run_release(cwd: Path, run: Callable[[Project], Coroutine[Any, Any, DeployReport]],
                  interrupted: str, fix: str) -> int:
     """Run a deploy or a rollback of the project at ``cwd``: exit OK when every endpoint is,
@@ -137,11 +168,14 @@ def _releases(args: argparse.Namespace, cwd: Path, emit: Printer) -> int:
     if not records:
         print(f"no releases of {args.endpoint} in {args.env} yet")
         return ExitCode.OK
-    rows = [("TIME", "HOST", "KIND", "VERSION", "GIT", "OUTCOME", "BY", "SECONDS")]
+    swarm = any(r.engine == "swarm" for r in records)
+    rows = [("TIME", "HOST", "KIND", "VERSION", "GIT", *(("ENGINE", "REPLICAS") if swarm else ()),
+             "OUTCOME", "BY", "SECONDS")]
     for r in records:
         git = (r.git_sha or "-") + ("+dirty" if r.dirty else "")
         outcome = r.outcome if r.outcome == "ok" else f"{r.outcome}: {r.reason}"
-        rows.append((r.time, r.host, r.kind, r.version, git, outcome, r.user or "-",
+        engine = (r.engine, str(r.replicas) if r.engine == "swarm" else "-") if swarm else ()
+        rows.append((r.time, r.host, r.kind, r.version, git, *engine, outcome, r.user or "-",
                      f"{r.durations.get('total', 0):.1f}"))
     table(rows)
     return ExitCode.OK
