@@ -41,10 +41,18 @@ HOST_STEPS = (("build", "build"), ("start", "start the new container"),
               ("health", "health check"))
 SWITCH_STEPS = (("switch", "switch the proxy"), ("drain", "drain and stop the old container"),
                 ("record", "record the release"))
+SWARM_STEPS = (("build", "build on the manager"), ("image", "the image on every node"),
+               ("service", "the service"), ("rollout", "tasks converge"),
+               ("switch", "the proxy's routes"), ("record", "record the release"))
+"""A Swarm deploy's or rollback's steps (workbench/swarm/deploy.py; secrets only if any)."""
 
 
-def deploy_steps(name: str, hosts: Sequence[str]) -> list[tuple[str, str]]:
-    """The step ids and labels a deploy of ``name`` emits on ``hosts`` (as the core names them)."""
+def deploy_steps(name: str, hosts: Sequence[str],
+                 engine: str = "docker") -> list[tuple[str, str]]:
+    """The step ids and labels a deploy of ``name`` emits on ``hosts`` (as the core names them);
+    on ``engine: swarm`` one set of steps on the manager."""
+    if engine == "swarm":
+        return [(f"{name}/{suffix}", label) for suffix, label in SWARM_STEPS]
     steps = []
     for host in hosts:
         where = f" on {host}" if len(hosts) > 1 else ""
@@ -59,10 +67,11 @@ class DeployTimeline(Timeline):
         super().__init__(clock, id=id)
         self.notes: dict[str, Text] = {}
 
-    def reset_steps(self, endpoints: Sequence[str], hosts: Sequence[str]) -> None:
+    def reset_steps(self, endpoints: Sequence[str], hosts: Sequence[str],
+                    engine: str = "docker") -> None:
         self.notes = {}
         self._groups = {name: {step: StepRow(name, step, label)
-                               for step, label in deploy_steps(name, hosts)}
+                               for step, label in deploy_steps(name, hosts, engine)}
                         for name in endpoints}
         self.refresh(layout=True)
 
@@ -155,7 +164,8 @@ class DeployRunScreen(RunScreen[DeployReport]):
 
     # -- the run ----------------------------------------------------------------------------
     def _layout(self) -> None:
-        self.timeline.reset_steps(self.endpoints, self.hosts)
+        self.timeline.reset_steps(self.endpoints, self.hosts,
+                                  self.project.environment(self.env).engine)
         try:
             chosen = [self.project.endpoint(n) for n in self.endpoints]
             shown = phases_text(phases(chosen), self.hosts)
