@@ -9,6 +9,9 @@ marked ``unreachable`` and the others are still read.
 
 Secret values are sealed as they are read (:class:`~workbench.observed.Sealed`): an HMAC under
 ``key``, a key the caller makes for one comparison and keeps in its process.
+
+A Swarm environment (``engine: swarm``) is read through its manager instead, services and
+tasks in one list each (:mod:`workbench.swarm.observe`), into the same :class:`EnvState`.
 """
 
 from __future__ import annotations
