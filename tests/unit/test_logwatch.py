@@ -62,3 +62,15 @@ def test_an_engine_without_events_is_named_once() -> None:
     assert taken == []
     assert note == ("new containers on deploy@h1 are not followed: its event stream is not "
                     "offered (RuntimeError: 404 page not found)")
+
+
+def test_a_swarm_task_is_named_by_its_slot() -> None:
+    from workbench.engine import LABEL
+    from workbench.ops.logwatch import source_of
+
+    task = {f"{LABEL}endpoint": "orders",
+            "com.docker.swarm.task.name": "wb_shop_prod_orders.2.k3x9q1c0v8m2"}
+    assert source_of(task) == "orders.2"
+    assert source_of({f"{LABEL}endpoint": "orders"}) == "orders"  # a plain container
+    assert source_of({f"{LABEL}endpoint": "orders",
+                      "com.docker.swarm.task.name": "odd"}) == "orders"

@@ -199,7 +199,8 @@ def unix_time(stamp: str) -> str:
 
 async def endpoint_containers(project: Project, env: Environment, site: Site,
                       wanted: Sequence[str]) -> list[tuple[str, str]]:
-    """(endpoint, container id) of each endpoint's current container on the host."""
+    """(source, container id) of each endpoint's current container on the host (on a Swarm:
+    of each of its running tasks there, the source naming the task's slot)."""
     from .. import releases
     from .observe import current_containers, label_of, list_apps
 
@@ -207,6 +208,11 @@ async def endpoint_containers(project: Project, env: Environment, site: Site,
     names = sorted({e.name for e in project.endpoints} | {label_of(c, "endpoint") for c in listing})
     if wanted:
         names = [n for n in names if n in wanted]
+    if env.engine == "swarm":  # every running task of the services: Swarm says which are current
+        from .logwatch import source_of
+
+        return [(source_of(c.get("Labels") or {}), str(c["Id"])) for c in listing
+                if label_of(c, "endpoint") in names and c.get("State") == "running"]
     records = await asyncio.gather(*(releases.history(site.store, n) for n in names))
     current = {n: r for n, rs in zip(names, records, strict=True)
                if (r := releases.current(rs, site.name)) is not None}

@@ -12,7 +12,7 @@ no events, or whose event stream ended, gets a note: its new containers are not 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ..engine import LABEL
@@ -50,7 +50,7 @@ class Starts:
             endpoint = labels.get(f"{LABEL}endpoint") or ""
             container = str(value.get("id") or (value.get("Actor") or {}).get("ID") or "")
             if endpoint and container and (not self.wanted or endpoint in self.wanted):
-                self._started.append((endpoint, container))
+                self._started.append((source_of(labels), container))
         elif kind in ("error", "end") and not self.problem:
             self.problem = (f"new containers on {self.site.name} are not followed: its event "
                             f"stream {'is not offered' if kind == 'error' else 'ended'}"
@@ -73,3 +73,16 @@ class Starts:
     async def close(self) -> None:
         self._reader.close()
         await asyncio.gather(self._done, return_exceptions=True)
+
+
+SWARM_TASK = "com.docker.swarm.task.name"
+"""The label Swarm gives a task's container: ``<service>.<slot>.<task id>``."""
+
+
+def source_of(labels: Mapping[str, str]) -> str:
+    """How a container's lines are tagged before ``@host``: its endpoint, and for a Swarm
+    task its slot too (``orders.2``, as ``docker service logs`` names tasks), so that two
+    replicas on one node stay apart."""
+    endpoint = str(labels.get(f"{LABEL}endpoint") or "")
+    parts = str(labels.get(SWARM_TASK) or "").split(".")
+    return f"{endpoint}.{parts[-2]}" if len(parts) >= 3 and parts[-2].isdigit() else endpoint
