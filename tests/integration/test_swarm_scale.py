@@ -64,6 +64,15 @@ def test_scale_up_and_down_converges_is_recorded_and_shows_in_diff(
     text = swarm_project.workbench("diff", "cluster", "--previous", "-e", "orders")
     assert text.returncode == 0 and "replicas" in text.stdout, text.stdout + text.stderr
 
+    status = swarm_project.workbench("status", "--env", "cluster", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    [row] = [r for r in json.loads(status.stdout)["rows"] if r["endpoint"] == "orders"]
+    assert row["running"]["replicas"] == "3/3" and row["drift"] == ["replicas"], row
+    repo = swarm_project.workbench("diff", "cluster", "--repo", "--json")
+    assert repo.returncode == 0, repo.stdout + repo.stderr
+    [drift] = [e for e in json.loads(repo.stdout)["endpoints"] if e["endpoint"] == "orders"]
+    assert "the service wants 3 replicas; endpoint.yaml asks for 1" in drift["notes"], drift
+
     code, out, err = scale(swarm_project, 1)
     assert code == 0, out + err
     assert "orders  scaled  3 -> 1 replica(s)" in out
