@@ -29,8 +29,8 @@ def require_confirm(env: Environment, action: str, confirm: str | None) -> None:
 
 def require_docker_engine(env: Environment, action: str) -> None:
     """Refuse ``action`` on an environment whose engine cannot do it yet (``swarm``: deploy,
-    rollback and scale can; prune cannot), with one line, instead of running plain containers where the user asked
-    for a cluster."""
+    rollback and scale can; prune cannot), with one line, instead of running plain containers
+    where the user asked for a cluster."""
     if env.engine != "docker":
         raise BadInput(f"environment '{env.name}' has engine: {env.engine}, which workbench "
                        f"cannot {action} yet", f"set 'engine: docker' for '{env.name}' in "
