@@ -26,7 +26,9 @@ records"). Each repetition:
 4. **docker stack** (timed): ``docker stack deploy --detach=false -c FILE wb_<project>_cluster``
    on the manager: creates the same network, proxy (seeded with the routes by the file) and
    the 4 services x 2 replicas with the same images, health checks and update settings, and
-   waits until they converge (a task with a health check runs only once healthy). Then
+   waits until they converge (a task with a health check runs only once healthy; the CLI
+   waits for one service after the other, and for each watches 5 s that its tasks stay
+   running, so about 25 s of its time is that check). Then
    (untimed) the proxy must answer for all 4 and every service run its replicas;
 5. (untimed) ``docker stack rm`` and wait until its tasks, network and volume are gone.
 
