@@ -106,3 +106,59 @@ def test_scale_refuses_bad_input_with_one_line(swarm_project: SwarmProject) -> N
     assert "keeps /data on a local volume" in lines[0] and "set volume_driver" in lines[0]
     assert replicas(swarm_project) == 1
     assert [r["kind"] for r in swarm_project.releases("orders")] == ["deploy"]
+
+
+CROWDED = '''
+
+_SEEN: list[bool] = []
+
+
+def _look() -> None:
+    import socket
+
+    try:
+        found = set(socket.gethostbyname_ex("orders")[2])
+        _SEEN.append(len(found - {socket.gethostbyname(socket.gethostname())}) >= 2)
+    except OSError:
+        _SEEN.append(False)
+
+
+threading.Thread(target=_look, daemon=True).start()
+
+
+def _crowded() -> bool:
+    """Whether two other tasks of orders answered when this one started (dnsrr: the alias
+    resolves to the healthy tasks only): a third one calls itself unhealthy, the first two
+    never do. Looked up once, beside the health checks (a name with no answer is slow)."""
+    return not _SEEN or _SEEN[0]
+
+
+'''
+
+
+def test_a_scale_whose_new_task_fails_is_set_back_and_recorded_failed(
+        swarm_project: SwarmProject) -> None:
+    """orders' code makes a third task unhealthy (CROWDED): a scale 2 -> 3 fails at that task,
+    the count goes back to 2, the two tasks keep answering, the release is recorded failed."""
+    app = swarm_project.root / "endpoints" / "orders" / "app.py"
+    text = app.read_text()
+    healthy = 'self._send(HTTPStatus.OK, {"status": "ok"})'
+    assert healthy in text and '\nif __name__ == "__main__":' in text
+    text = text.replace(healthy, 'self._send(HTTPStatus.SERVICE_UNAVAILABLE if _crowded() else '
+                        'HTTPStatus.OK, {"status": "ok"})')
+    app.write_text(text.replace('\nif __name__ == "__main__":',
+                                CROWDED + 'if __name__ == "__main__":'))
+    done = swarm_project.deploy("-e", "orders")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(swarm_project.running_tasks("orders")) == 2
+
+    code, out, err = scale(swarm_project, 3)
+    assert code == 1, out + err
+    assert "orders  FAILED  task " in out and "set back to 2 replica(s)" in out, out
+    assert replicas(swarm_project) == 2
+    assert swarm_project.get("/orders/health")[0] == 200
+    deployed, failed = swarm_project.releases("orders")
+    assert (failed["kind"], failed["outcome"], failed["replicas"]) == ("scale", "failed", 3)
+    assert "set back to 2 replica(s)" in str(failed["reason"])
+    assert "GET /health answered 503" in json.dumps(failed["last_lines"])
+    assert deployed["outcome"] == "ok"

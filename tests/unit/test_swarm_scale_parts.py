@@ -77,6 +77,10 @@ def test_a_scale_up_fails_at_the_first_failed_task_a_scale_down_waits_for_the_co
     verdict = up(tasks=failing, replicas=2, **args)
     assert verdict is not None and not verdict.ok
     assert verdict.reason == "task 2 on vm (n1) failed: unhealthy"
+    # stopped as unhealthy, an app that exits 0 on SIGTERM ends complete: a failure too
+    ended = up(tasks=tasks(task("a", 1, "running"), task("b", 2, "complete", "shutdown")),
+               replicas=2, **args)
+    assert ended is not None and ended.reason == "task 2 on vm (n1) failed: complete"
     # a scale down: tasks stopped by it may end failed (exit 143); only the count matters
     stopping = tasks(task("a", 1, "running"), task("b", 2, "failed", "shutdown", "exit 143"))
     assert down(tasks=stopping, replicas=1, **args) == Verdict(True, "running")

@@ -51,8 +51,10 @@ from .spec import (
     spec_hash,
 )
 
-FAILING = ("failed", "rejected")
-"""Task states that make a scale up fail (a task stopped by a scale down ends otherwise)."""
+ENDED = ("failed", "rejected", "orphaned", "complete", "shutdown", "remove")
+"""Task states of a task that ended: during a scale up, a failure (crashed, rejected, or
+stopped as unhealthy: an app that exits 0 on the stop signal ends ``complete``). During a
+scale down, tasks end because of it."""
 
 
 # -- pure parts -----------------------------------------------------------------------------------
@@ -92,14 +94,15 @@ def deadline(spec: Mapping[str, Any]) -> float:
 
 def judge_for(up: bool) -> Callable[..., converge.Verdict | None]:
     """:func:`converge.judge` of a change of replicas alone, and on a scale up a task that
-    failed or was rejected is a failure at once."""
+    ended (:data:`ENDED`) is a failure at once."""
 
     def decide(*, tasks: Sequence[converge.TaskView], replicas: int,
                **_: Any) -> converge.Verdict | None:
-        failed = [t for t in tasks if t.state in FAILING] if up else []
+        failed = [t for t in tasks if t.state in ENDED] if up else []
         if failed:
             return converge.Verdict(False, "failed", f"task {failed[0].slot} on "
-                                    f"{failed[0].node} failed: {failed[0].error or 'failed'}")
+                                    f"{failed[0].node} failed: "
+                                    f"{failed[0].error or failed[0].state}")
         return converge.judge(created=False, rolling=False, before="", status=None,
                               tasks=tasks, replicas=replicas)
 
