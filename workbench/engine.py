@@ -8,7 +8,6 @@ wait for a build to finish) and so that logs are split in large chunks, not fram
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -16,9 +15,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import sdk
 from .errors import OperationFailed, Unreachable
 from .logstream import ChunkedBody, DockerLogDecoder, LineSplitter
+from .threads import Stream as Stream
+from .threads import blocking as blocking
+from .threads import follow as follow
 
 if TYPE_CHECKING:
     import docker
@@ -29,90 +30,6 @@ LABEL = "dev.workbench."
 
 Lines = Callable[[list[str]], None]
 T = TypeVar("T")
-
-
-class Stream:
-    """A streaming response being read in some thread; :meth:`close` stops the reader."""
-
-    def __init__(self) -> None:
-        self._response: Any = None
-        self.closed = False
-
-    def attach(self, response: Any) -> None:
-        self._response = response
-        if self.closed:
-            self.close()
-
-    def close(self) -> None:
-        self.closed = True
-        if self._response is not None:
-            from docker.types import CancellableStream
-
-            with contextlib.suppress(OSError):
-                CancellableStream(iter(()), self._response).close()
-
-
-async def blocking(fn: Callable[[], T], stream: Stream | None = None, *,
-                   own_thread: bool = False) -> T:
-    """Run ``fn`` in a thread; if the caller is cancelled, close ``stream`` so the thread ends.
-
-    Short calls share the loop's default executor (``cpus + 4`` threads). Long ones (a build)
-    pass ``own_thread=True``: six builds in that pool would leave every other blocking call
-    (an inspect, a start, a health poll of an endpoint whose build is done) waiting for one.
-    """
-    sdk.load()
-    future = _in_own_thread(fn) if own_thread else asyncio.ensure_future(asyncio.to_thread(fn))
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        if stream is not None:
-            stream.close()
-        await asyncio.gather(future, return_exceptions=True)
-        raise
-
-
-def follow(fn: Callable[[], None], stream: Stream) -> asyncio.Future[None]:
-    """Run a long reader (a log follower) on a thread of its own, not the loop's pool.
-
-    Followers live as long as their container is watched; in the default executor (``cpus + 4``
-    threads) a few of them would starve every other blocking call. Cancelling the future
-    closes ``stream``, which ends the thread.
-    """
-    future = _in_own_thread(fn, "workbench-follow")
-    future.add_done_callback(lambda f: stream.close() if f.cancelled() else None)
-    return future
-
-
-def _in_own_thread(fn: Callable[[], T], name: str = "workbench-long") -> asyncio.Future[T]:
-    """A future for ``fn`` run on a new daemon thread (its result or exception)."""
-    import contextvars
-    import threading
-
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-    context = contextvars.copy_context()
-
-    def done(result: Any, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is None:
-            future.set_result(result)
-        else:
-            future.set_exception(error)
-
-    def run() -> None:
-        result: Any = None
-        error: BaseException | None = None
-        try:
-            result = context.run(fn)
-        except BaseException as exc:  # handed to the awaiting side
-            error = exc
-        if not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(done, result, error)
-
-    threading.Thread(target=run, name=name, daemon=True).start()
-    return future
 
 
 @dataclass(frozen=True, slots=True)

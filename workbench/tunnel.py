@@ -14,14 +14,13 @@ forward is served by the event loop, so a blocking call on the loop would wait f
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import tempfile
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .engine import Engine
+from .engine import Engine, blocking
 from .errors import Unreachable
 from .model import DEFAULT_SOCKET, Environment, Host
 from .ssh import connect_target, reason_of, resolve
@@ -45,12 +44,12 @@ class LocalEngine:
         self.engine: Engine | None = None
 
     async def __aenter__(self) -> Engine:
-        self.engine = await asyncio.to_thread(Engine.local)
+        self.engine = await blocking(Engine.local)
         return self.engine
 
     async def __aexit__(self, *exc: object) -> None:
         if self.engine is not None:
-            await asyncio.to_thread(self.engine.close)
+            await blocking(self.engine.close)
             self.engine = None
 
 
@@ -88,7 +87,7 @@ class RemoteEngine:
             self._folder = _private_folder()
             self.socket = os.path.join(self._folder, "docker.sock")
             self._listener = await self.conn.forward_local_path(self.socket, remote)
-            client = await asyncio.to_thread(_docker_client, self.socket)
+            client = await blocking(lambda: _docker_client(self.socket))
         except Exception as exc:
             reason = await _socket_problem(self.conn, remote, user, exc)
             await self._close()
@@ -106,7 +105,7 @@ class RemoteEngine:
 
     async def _close(self) -> None:
         if self.engine is not None:
-            await asyncio.to_thread(self.engine.close)
+            await blocking(self.engine.close)
             self.engine = None
         if self._listener is not None:
             self._listener.close()

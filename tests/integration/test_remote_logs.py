@@ -265,7 +265,7 @@ def test_an_interrupted_stream_leaves_no_thread_and_no_connection(
     assert seen["connections"] == 2 and seen["threads"] >= 6  # 3 endpoints x 2 hosts, live
     assert [t.name for t in threading.enumerate() if t.name.startswith("workbench")] == []
     assert [t for t in threading.enumerate() if t is not threading.main_thread()
-            and not t.name.startswith(("asyncio", "ThreadPoolExecutor"))] == []
+            and not t.name.startswith(("asyncio", "ThreadPoolExecutor", "wb-pool"))] == []
     assert ssh_sockets(ports) == 0
 
 
