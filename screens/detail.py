@@ -19,12 +19,14 @@ from textual.widgets import Static
 from workbench.live import health_of
 from workbench.model import Environment
 from workbench.releases import Release
+from workbench.swarm.cells import is_service, task_lines
 
 from .matrix import MARKS, Cell, LiveCell, age, clock
 
 CSS_PATH = Path(__file__).with_name("detail.tcss")
 LAST_LINES = 6
 DRIFT = {"code": "code differs from the repo", "config": "config differs from the repo",
+         "replicas": "runs another replica count than endpoint.yaml",
          "missing": "released, but no container serves it", "removed": "not in the repo"}
 KEYS = "l logs · h releases"
 """The panel's keys, as its last line shows them (the screen adds its own)."""
@@ -70,10 +72,16 @@ def detail_text(endpoint: str, env: Environment, cell: Cell, now: datetime | Non
         mark, style = MARKS[health]
         instance = row.instance
         if instance is None and row.release is None:
-            text.append("not deployed", style="dim")
+            # a Swarm's other nodes run tasks of the manager's services (listed there)
+            text.append("node of the Swarm" if env.engine == "swarm" else "not deployed",
+                        style="dim")
             continue
         text.append(f"{mark} {health}", style=style)
-        if instance is not None:
+        if instance is not None and is_service(instance):
+            text.append(f"  replicas {instance.replicas}")
+            for line in task_lines(instance):
+                text.append(f"\n    {line}", style="dim")
+        elif instance is not None:
             since = age(instance.started_at, now)
             state = "up since" if instance.state == "running" else f"{instance.state}, started"
             text.append(f"  {state} {stamp(instance.started_at)}"

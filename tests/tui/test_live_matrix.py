@@ -99,6 +99,27 @@ def test_the_detail_panel_names_hosts_health_releases_drift_and_lines() -> None:
     assert "last lines\n  h1  GET /orders 200" in read and "listening" not in read
 
 
+def test_the_detail_panel_of_a_swarm_service_shows_replicas_and_tasks_per_node() -> None:
+    from dataclasses import replace
+
+    from workbench.observed import Task
+
+    service = replace(running(), replicas="2/3", replicas_desired=3, replicas_running=2,
+                      update_state="completed",
+                      tasks=(Task(1, "root@h1", "running", "running", health="healthy"),
+                             Task(2, "root@h2", "running", "running", health="healthy"),
+                             Task(3, "root@h2", "failed", "shutdown", "task: non-zero exit")))
+    rows = (Row("prod", "orders", "root@h1", service, RELEASE, RELEASE, ("replicas",)),
+            Row("prod", "orders", "root@h2", None, None, None, ()))
+    text = str(detail_text("orders", Environment("prod", engine="swarm"),
+                           live_cell(rows, (RELEASE,)), NOW))
+    assert "root@h1  ● healthy  replicas 2/3" in text
+    assert "tasks on root@h2: #2 running (healthy), #3 failed -> shutdown: task: non-zero " \
+        "exit" in text
+    assert "root@h2  node of the Swarm" in text and "not deployed" not in text
+    assert "drift   runs another replica count than endpoint.yaml" in text
+
+
 # -- keys -----------------------------------------------------------------------------------------
 async def test_the_detail_keys_are_in_help_and_palette_and_can_be_remapped(
         make_project: Any) -> None:
