@@ -253,3 +253,64 @@ async def test_a_stopped_watcher_returns_once_every_host_has_closed(script: Any)
     watcher = Watcher(project, reports.append, opener=opener, wait=found.wait)
     await run_until(watcher, reports, 2)
     assert sorted(closed) == ["h1", "h2"]
+
+
+async def test_a_swarm_nodes_task_event_rereads_the_service_through_the_manager(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's task container dies: its service lives on the manager, so the manager's
+    watch reads it again (the worker alone reads nothing of it)."""
+    manager, worker = Host("m1", "root"), Host("w1", "root")
+    env = Environment("prod", engine="swarm", hosts=(manager, worker))
+    project: Any = SimpleNamespace(name="shop", environments=(env,),
+                                   endpoints=(SimpleNamespace(name="orders"),))
+    streams: dict[str, Events] = {}
+    reads: list[tuple[str, int]] = []
+
+    def opener(_project: Any, one: Environment) -> Any:
+        spec = one.hosts[0].spec
+
+        @contextlib.asynccontextmanager
+        async def opened() -> AsyncIterator[tuple[list[Any], dict[str, str]]]:
+            def events(decode: bool, filters: dict[str, Any]) -> Events:
+                streams[spec] = Events()
+                return streams[spec]
+
+            api = SimpleNamespace(events=events)
+            yield [SimpleNamespace(name=spec, engine=SimpleNamespace(api=api),
+                                   store=SimpleNamespace(read=_no_records))], {}
+
+        return opened()
+
+    async def observe(_project: Any, one: Environment, _opener: Any, _key: bytes,
+                      with_images: bool = True) -> tuple[EnvState, bytes | None]:
+        spec = one.hosts[0].spec
+        reads.append((spec, len(reads)))
+        found = (Instance("orders", spec, state="running", version="v1", health="healthy"),) \
+            if spec == manager.spec else ()
+        return EnvState(one.name, "swarm", (HostState(spec, instances=found),)), None
+
+    monkeypatch.setattr(watch, "observe_keyed", observe)
+    monkeypatch.setattr(Watcher, "_repo_side", lambda self: {})
+    reports: list[list[LiveUpdate]] = []
+    watcher = Watcher(project, reports.append, opener=opener, wait=lambda attempt: 0.0)
+    task = asyncio.ensure_future(watcher.run())
+    try:
+        for _ in range(2000):  # both hosts read once
+            if {spec for spec, _ in reads} == {manager.spec, worker.spec}:
+                break
+            await asyncio.sleep(0.01)
+        before = sum(spec == manager.spec for spec, _ in reads)
+        streams[worker.spec].push({"Type": "container", "Action": "die", "Actor": {
+            "Attributes": {"dev.workbench.project": "shop", "dev.workbench.env": "prod",
+                           "dev.workbench.endpoint": "orders", "dev.workbench.role": "app"}}})
+        for _ in range(2000):
+            if sum(spec == manager.spec for spec, _ in reads) > before:
+                break
+            await asyncio.sleep(0.01)
+        assert sum(spec == manager.spec for spec, _ in reads) == before + 1
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for stream in streams.values():
+            stream.close()

@@ -85,6 +85,9 @@ class Watcher:
         self._rows: dict[tuple[str, str], dict[str, Row]] = {}
         self._history: dict[tuple[str, str], dict[str, tuple[Release, ...]]] = {}
         self._source: dict[str, str] = {}
+        self._managers: dict[str, asyncio.Queue[tuple[str, Any]]] = {}
+        """Swarm env -> its manager's event queue: events of the other nodes' tasks go there,
+        since their services are read through the manager."""
         self._repo: asyncio.Future[dict[str, dict[str, ReleaseInput]]] | None = None
         self._notes: dict[str, str] = {}
 
@@ -183,6 +186,9 @@ class Watcher:
                              lambda item: loop.call_soon_threadsafe(queue.put_nowait, item))
         done = reader.start(loop)
         where = f"{env.name} {site.name}"
+        manager = env.engine == "swarm" and bool(one.hosts) and one.hosts[0] == env.hosts[0]
+        if manager:
+            self._managers[env.name] = queue
         try:
             kind, item = await queue.get()
             if kind == "error":  # no event stream here: read it now and then
@@ -209,15 +215,26 @@ class Watcher:
                               if n in unsettled and left > 1}
                     continue
                 names = self._named(kind, item, env)
+                self._to_manager(env, manager, kind, item)
                 await asyncio.sleep(SETTLE)
                 while not queue.empty():
-                    names |= self._named(*queue.get_nowait(), env)
+                    kind, item = queue.get_nowait()
+                    names |= self._named(kind, item, env)
+                    self._to_manager(env, manager, kind, item)
                 if names:
                     unsettled = await self._observe(env, one, site, names)
                     checks.update({n: RECHECKS for n in unsettled & names})
         finally:
+            if manager and self._managers.get(env.name) is queue:
+                del self._managers[env.name]
             reader.close()
             await asyncio.gather(done, return_exceptions=True)
+
+    def _to_manager(self, env: Environment, manager: bool, kind: str, item: Any) -> None:
+        """A Swarm node's task event, passed to its manager's watch (which reads the service)."""
+        found = self._managers.get(env.name) if env.engine == "swarm" and not manager else None
+        if found is not None:
+            found.put_nowait((kind, item))
 
     def _named(self, kind: str, item: Any, env: Environment) -> set[str]:
         """The endpoint an event names (as a set); a stream that ended raises :class:`_Down`."""
