@@ -96,7 +96,8 @@ def remove_all(swarm: SwarmCluster, project: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             service.remove()
     for node in swarm.members:  # the tasks' containers go with their services
-        until(lambda n=node: not n.client.containers.list(all=True, filters=label),
+        until(lambda n=node: not n.client.containers.list(all=True, sparse=True,
+                                                             filters=label),
               "task containers of the removed services are gone")
     for secret in manager.secrets.list(filters=label):
         with contextlib.suppress(docker.errors.NotFound):
@@ -180,7 +181,7 @@ def test_the_exported_file_deploys_as_a_stack_and_imports_back(
     # routes the file seeds); secrets, images and the data volume stay on the Swarm
     for service in before:
         manager.client.services.get(service).remove()
-    until(lambda: not manager.client.containers.list(all=True, filters={
+    until(lambda: not manager.client.containers.list(all=True, sparse=True, filters={
         "label": f"dev.workbench.project={name}"}), "workbench's tasks are gone")
     manager.client.volumes.get(f"wb_{name}_cluster_proxy_conf").remove()
 
