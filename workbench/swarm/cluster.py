@@ -47,12 +47,12 @@ async def read_cluster(sites: Sequence[Site], project: str, env: Environment,
                        endpoints: Sequence[Endpoint]) -> Cluster:
     manager = sites[0]
     if env.registry:  # nodes pull from the registry: they need no host
-        info = await blocking(lambda: _info(manager))
+        info = await blocking(lambda: nodemap.engine_info(manager))
         if not (info.get("Swarm") or {}).get("ControlAvailable"):
             raise not_a_manager(manager, env)
         by_node = {nodemap.node_id(info): manager}
         for site in sites[1:]:
-            other = nodemap.node_id(await blocking(lambda s=site: _info(s)))
+            other = nodemap.node_id(await blocking(lambda s=site: nodemap.engine_info(s)))
             if other:
                 by_node.setdefault(other, site)
     else:
@@ -73,15 +73,6 @@ def not_a_manager(site: Site, env: Environment) -> BadInput:
     return BadInput(f"{site.name} is no Swarm manager (the environment {env.name} has engine: "
                     "swarm)", "make its first host a manager ('docker swarm init' there, or "
                     "'docker node promote'), or set engine: docker")
-
-
-def _info(site: Site) -> dict[str, Any]:
-    try:
-        return dict(site.engine.api.info())
-    except Exception as exc:
-        raise OperationFailed(f"cannot ask the engine on {site.name} about its Swarm "
-                              f"({explain(exc)})", f"check that Docker runs on {site.name}"
-                              ) from None
 
 
 def _placements(site: Site, project: str, env: str) -> dict[str, list[str]]:

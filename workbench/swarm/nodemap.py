@@ -64,9 +64,9 @@ def refuse_unmatched(match: NodeMatch, env: str, manager: str) -> None:
 async def node_sites(manager: Site, sites: Sequence[Site], env: str) -> dict[str, Site]:
     """node id -> the site that is that node, for every host of the environment; refuses a
     first host that is no manager, a node without a host, and a host outside the Swarm."""
-    infos = await asyncio.gather(*(blocking(lambda s=site: _info(s)) for site in sites))
+    infos = await asyncio.gather(*(blocking(lambda s=site: engine_info(s)) for site in sites))
     info = dict(zip((s.name for s in sites), infos, strict=True))
-    own = info.get(manager.name) or await blocking(lambda: _info(manager))
+    own = info.get(manager.name) or await blocking(lambda: engine_info(manager))
     if not (own.get("Swarm") or {}).get("ControlAvailable"):
         raise BadInput(f"{manager.name} is no Swarm manager (the environment {env} has "
                        "engine: swarm)", "make its first host a manager ('docker swarm init' "
@@ -80,7 +80,8 @@ async def node_sites(manager: Site, sites: Sequence[Site], env: str) -> dict[str
     return {ident: by_id[ident] for ident in match.hosted}
 
 
-def _info(site: Site) -> dict[str, Any]:
+def engine_info(site: Site) -> dict[str, Any]:
+    """The engine's ``info()`` (its Swarm part says which node it is); one line if refused."""
     try:
         return dict(site.engine.api.info())
     except Exception as exc:
