@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
 import re
+import sys
 import threading
 import tracemalloc
 import uuid
@@ -86,6 +88,33 @@ def tag(docker_client: docker.DockerClient, second_host: SecondHost) -> Iterator
     remove(second_host.client, name)
 
 
+MEASURE = """
+import asyncio, json, sys
+sys.path[:0] = {paths!r}
+from test_swarm_image_transfer import measured
+print(json.dumps(asyncio.run(measured({args!r}))))
+"""
+
+
+async def measured(args: list[str]) -> dict[str, Any]:
+    """In a process of its own (:data:`MEASURE`): ``distribute`` from the main engine to the
+    second host, with the peak of Python's memory while it runs, and its events."""
+    home, host, user, port, key, known, socket, spec, netns, socket2, state, tag = args
+    target = SSHTarget(user, host, int(port), Path(key), Path(known), socket)
+    second = SecondHost(spec, netns, socket2, Path(state), None)  # type: ignore[arg-type]
+    seen: list[Event] = []
+    async with sites(Path(home), target, second) as (manager, node):
+        tracemalloc.start()
+        try:
+            ident = await distribute(manager, [manager, node], tag, seen.append)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    return {"ident": ident, "peak": peak, "node": node.name,
+            "done": [(e.step, e.ok, e.detail) for e in seen if isinstance(e, StepFinished)],
+            "sources": sorted({e.source for e in seen if isinstance(e, LogLines)})}
+
+
 async def test_an_image_streams_to_the_other_engine_once_and_runs_there(
         docker_client: docker.DockerClient, second_host: SecondHost, ssh_target: SSHTarget,
         base_image: str, isolated_env: Path, tag: str) -> None:
@@ -94,30 +123,38 @@ async def test_an_image_streams_to_the_other_engine_once_and_runs_there(
     stale = build(second_host.client, base_image, tag, "an older build")  # same tag, other id
     assert stale != ident
     size = docker_client.images.get(ident).attrs["Size"]
-    seen: list[Event] = []
-    async with sites(isolated_env, ssh_target, second_host) as (manager, node):
-        tracemalloc.start()
-        try:
-            assert await distribute(manager, [manager, node], tag, seen.append) == ident
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-        assert second_host.client.images.get(tag).id == ident
-        done = [e for e in seen if isinstance(e, StepFinished)]
-        assert [(e.step, e.ok) for e in done] == [(f"image/{tag}@{node.name}", True)]
-        sent = float(re.search(r"sent ([0-9.]+) MB", done[0].detail).group(1))  # type: ignore[union-attr]
-        assert sent * 1_000_000 >= size  # the whole image went, as one tar
-        # ... and never was in memory: a bounded pipe, and SSH windows that count what a paused
-        # reader still holds (workbench/sshwindow.py; without it ~30 MB, growing with the image)
-        assert peak < 24_000_000 < size / 6, (peak, size)
-        assert any(isinstance(e, LogLines) and e.source == f"image@{node.name}" for e in seen)
-        out = second_host.client.containers.run(tag, remove=True)
-        assert out.decode().strip() == marker  # the node runs the manager's build
+    # Measured in a process of its own: tracemalloc counts every thread of a process, and in
+    # the whole suite threads that other tests left winding down counted too (38 MB once).
+    t = ssh_target
+    args = [str(isolated_env), t.host, t.user, str(t.port), str(t.key), str(t.known_hosts),
+            t.docker_socket, second_host.spec, second_host.netns, second_host.docker_socket,
+            str(second_host.state), tag]
+    here = Path(__file__).parent
+    code = MEASURE.format(paths=[str(here), str(here.parent)], args=args)
+    run = await asyncio.create_subprocess_exec(sys.executable, "-c", code,
+                                               stdout=asyncio.subprocess.PIPE)
+    out, _ = await run.communicate()
+    assert run.returncode == 0
+    result = json.loads(out)
+    assert result["ident"] == ident
+    assert second_host.client.images.get(tag).id == ident
+    node = result["node"]
+    [(step, ok, detail)] = result["done"]
+    assert (step, ok) == (f"image/{tag}@{node}", True)
+    sent = float(re.search(r"sent ([0-9.]+) MB", detail).group(1))  # type: ignore[union-attr]
+    assert sent * 1_000_000 >= size  # the whole image went, as one tar
+    # ... and never was in memory: a bounded pipe, and SSH windows that count what a paused
+    # reader still holds (workbench/sshwindow.py; without it ~30 MB, growing with the image)
+    assert result["peak"] < 24_000_000 < size / 6, (result["peak"], size)
+    assert f"image@{node}" in result["sources"]
+    out = second_host.client.containers.run(tag, remove=True)
+    assert out.decode().strip() == marker  # the node runs the manager's build
 
-        seen.clear()
-        assert await distribute(manager, [manager, node], tag, seen.append) == ident
-        [again] = [e for e in seen if isinstance(e, StepFinished)]
-        assert again.detail == "already there with the same id"
+    seen: list[Event] = []
+    async with sites(isolated_env, ssh_target, second_host) as (manager, node_site):
+        assert await distribute(manager, [manager, node_site], tag, seen.append) == ident
+    [again] = [e for e in seen if isinstance(e, StepFinished)]
+    assert again.detail == "already there with the same id"
 
 
 # -- a registry ---------------------------------------------------------------------------------
