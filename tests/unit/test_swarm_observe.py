@@ -147,8 +147,9 @@ class FakeAPI:
     """One node's engine: what it lists, and every call made to it."""
 
     def __init__(self, node: str, manager: bool, containers: list[dict[str, Any]],
-                 secrets: bytes = b"") -> None:
+                 secrets: bytes = b"", gone: tuple[str, ...] = ()) -> None:
         self.node, self.manager, self.listing, self.secrets = node, manager, containers, secrets
+        self.gone = gone  # containers listed as running that stopped before their exec
         self.calls: list[str] = []
 
     def _call(self, name: str) -> None:
@@ -185,6 +186,8 @@ class FakeAPI:
                     stderr: bool) -> dict[str, str]:
         assert cmd[:2] == ["/bin/sh", "-c"] and cmd[2].endswith("/run/secrets/workbench.env")
         self.calls.append(f"exec {container}")
+        if container in self.gone:
+            raise RuntimeError(f"409: Container {container} is not running")
         return {"Id": f"exec-{container}"}
 
     def exec_start(self, exec_id: str, demux: bool) -> tuple[bytes, None]:
@@ -248,6 +251,34 @@ def test_one_services_list_and_one_tasks_list_then_secrets_from_one_task() -> No
     assert [(t.node, t.health) for t in orders.tasks] == [(MANAGER, "healthy"),
                                                            (WORKER, "unhealthy")]
     assert (site_.replicas, site_.tasks[0].node) == ("1/1", WORKER)
+
+
+def test_a_task_that_stopped_before_its_secrets_were_read_gives_way_to_another() -> None:
+    """The newest task container of orders (on the manager) went away between the listing
+    and the exec (a task replaced meanwhile): the secrets are read from the next one, on the
+    worker, rather than left unread (which a diff shows as ``differs``)."""
+    manager = FakeAPI(M_NODE, True, [container("c-orders-1-nmvi-running", "orders")],
+                      env_file({"TOKEN": "tok-1"}), gone=("c-orders-1-nmvi-running",))
+    worker = FakeAPI(W_NODE, False, [container("c-orders-2-eita-running", "orders")],
+                     env_file({"TOKEN": "tok-1"}))
+    project, env = project_and_env()
+    sites = [site(MANAGER, manager), site(WORKER, worker)]
+    state, _key = asyncio.run(observe_keyed(project, env, opener(sites, {}), KEY,
+                                            with_secrets=True))
+    orders = state.hosts[0].instances[0]
+    assert orders.env["TOKEN"] == seal(KEY, "TOKEN", "tok-1")
+    reads = [c for c in manager.calls + worker.calls if c.startswith("exec ")]
+    assert sorted(reads) == ["exec c-orders-1-nmvi-running", "exec c-orders-2-eita-running"]
+
+
+def test_secrets_of_no_readable_task_are_unread() -> None:
+    manager = FakeAPI(M_NODE, True, [container("c-orders-1-nmvi-running", "orders")],
+                      env_file({"TOKEN": "tok-1"}), gone=("c-orders-1-nmvi-running",))
+    project, env = project_and_env((MANAGER,))
+    state, _key = asyncio.run(observe_keyed(project, env, opener([site(MANAGER, manager)], {}),
+                                            KEY, with_secrets=True))
+    token = state.hosts[0].instances[0].env["TOKEN"]
+    assert isinstance(token, Sealed) and token.digest.startswith("unread:")
 
 
 def test_without_secrets_no_task_is_asked() -> None:

@@ -63,6 +63,23 @@ async def observe_hosts(project: Project, env: Environment, sites: Sequence[Site
         return hosts, ()
     names = [e.name for e in project.endpoints]
     secrets: dict[str, asyncio.Future[dict[str, str] | None]] = {}
+    sources: dict[str, list[tuple[Site, str]]] = {}  # endpoint -> running containers to read
+    listed = asyncio.Event()  # every node's containers are in ``sources``
+
+    async def read(endpoint: str) -> dict[str, str] | None:
+        """The endpoint's secrets from its first readable container: one that went away (a
+        task replaced meanwhile) gives way to the next, from any node."""
+        tried = 0
+        while True:
+            if tried == len(sources[endpoint]):
+                await listed.wait()
+                if tried == len(sources[endpoint]):
+                    return None
+            site, container = sources[endpoint][tried]
+            tried += 1
+            got = await blocking(lambda s=site, c=container: _read_secrets(s, c))
+            if got:
+                return got
 
     async def node(site: Site) -> tuple[str, dict[str, str]]:
         """Which node the host is, its task containers' health; secret reads started."""
@@ -70,10 +87,10 @@ async def observe_hosts(project: Project, env: Environment, sites: Sequence[Site
             blocking(lambda: dict(site.engine.api.info())),
             blocking(lambda: _task_containers(site, project.name, env.name)))
         if with_secrets:
-            for endpoint, container in _secret_sources(listing).items():
+            for endpoint, containers in _secret_sources(listing).items():
+                sources.setdefault(endpoint, []).extend((site, c) for c in containers)
                 if endpoint not in secrets:
-                    secrets[endpoint] = asyncio.ensure_future(
-                        blocking(lambda c=container: _read_secrets(site, c)))
+                    secrets[endpoint] = asyncio.ensure_future(read(endpoint))
         return str((info.get("Swarm") or {}).get("NodeID") or ""), facts.container_health(listing)
 
     async def routes() -> dict[str, tuple[str, ...]]:
@@ -85,7 +102,7 @@ async def observe_hosts(project: Project, env: Environment, sites: Sequence[Site
     api = manager.engine.api
     filters = {"label": [f"{LABEL}project={project.name}", f"{LABEL}env={env.name}",
                          f"{LABEL}role=app"]}
-    read = asyncio.gather(
+    reading = asyncio.gather(
         blocking(lambda: list(api.services(filters=filters))),
         blocking(lambda: list(api.tasks(filters=filters))),
         blocking(lambda: list(api.nodes())), routes(),
@@ -93,13 +110,15 @@ async def observe_hosts(project: Project, env: Environment, sites: Sequence[Site
     others = asyncio.gather(*(node(s) for s in sites), return_exceptions=True)
     try:
         (services, tasks, nodes, live_routes, records), per_site = \
-            await asyncio.gather(read, others)
+            await asyncio.gather(reading, others)
     except Exception as exc:  # the manager cannot say: no Swarm manager, an engine error
         others.cancel()
+        listed.set()
         await asyncio.gather(others, *secrets.values(), return_exceptions=True)
         hosts.update({s.name: HostState(s.name) for s in sites})
         hosts[manager.name] = HostState(manager.name, unreachable=_manager_line(exc))
         return hosts, ()
+    listed.set()
     host_of: dict[str, str] = {}
     health: dict[str, str] = {}
     for site, got in zip(sites, per_site, strict=True):
@@ -148,22 +167,24 @@ def _task_containers(site: Site, project: str, env: str) -> list[dict[str, Any]]
     return list(site.engine.api.containers(all=True, filters=filters))
 
 
-def _secret_sources(listing: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """endpoint -> the newest running container on this node whose service has secrets."""
-    found: dict[str, tuple[int, str]] = {}
+def _secret_sources(listing: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """endpoint -> this node's running containers whose service has secrets, newest first."""
+    found: dict[str, list[tuple[int, str]]] = {}
     for container in listing:
         labels = container.get("Labels") or {}
         endpoint = str(labels.get(f"{LABEL}endpoint", ""))
         if container.get("State") != "running" or not labels.get(f"{LABEL}secrets"):
             continue
-        created = int(container.get("Created") or 0)
-        if endpoint and (endpoint not in found or created > found[endpoint][0]):
-            found[endpoint] = (created, str(container["Id"]))
-    return {endpoint: ident for endpoint, (_c, ident) in found.items()}
+        if endpoint:
+            found.setdefault(endpoint, []).append((int(container.get("Created") or 0),
+                                                   str(container["Id"])))
+    return {endpoint: [ident for _c, ident in sorted(items, reverse=True)]
+            for endpoint, items in found.items()}
 
 
 def _read_secrets(site: Site, container: str) -> dict[str, str] | None:
-    """The secrets file of one task container (None when it cannot be read), by an exec of
+    """The secrets file of one task container (None or empty when it cannot be read: the
+    container stopped meanwhile, or has no shell), by an exec of
     the ``/bin/sh`` its secrets wrapper needs anyway (the archive API sees only the mount
     point). Its values go straight to :func:`workbench.swarm.facts.service_instance`, which
     seals them."""
