@@ -277,3 +277,21 @@ def test_a_volume_with_our_name_but_not_our_labels_is_refused() -> None:
         check_volume(FakeEngine({"dev.workbench.project": "other"}),  # type: ignore[arg-type]
                      "wb_shop_prod_orders_data", ours)
     assert "belongs to something else (project=other)" in caught.value.line
+
+
+def test_a_task_names_the_health_check_that_got_an_answer_over_one_refused_as_it_stopped() -> None:
+    from types import SimpleNamespace
+
+    from workbench.swarm.deploy import _container_details
+
+    log = [{"ExitCode": 1, "Output": "GET /broken answered 404\n"},
+           {"ExitCode": 1, "Output": "GET /broken answered 404\n"},
+           {"ExitCode": 1, "Output": "GET /broken answered ConnectionResetError\n"},
+           {"ExitCode": -1, "Output": ""}]  # killed by the stop
+    api = SimpleNamespace(inspect_container=lambda c: {"State": {"Health": {"Log": log}}})
+    site = SimpleNamespace(name="n1", engine=SimpleNamespace(api=api, tail=lambda c, n: []))
+    assert _container_details(site, "c1") == [  # type: ignore[arg-type]
+        "last health check (exit 1): GET /broken answered 404"]
+    log[:2] = []  # none got an answer: the last one that said something
+    assert _container_details(site, "c1") == [  # type: ignore[arg-type]
+        "last health check (exit 1): GET /broken answered ConnectionResetError"]

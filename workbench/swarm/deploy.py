@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -356,6 +357,10 @@ def _image_config(site: Site, tag: str) -> dict[str, Any]:
                               "check the Docker Engine there") from None
 
 
+_STATUS = re.compile(r"answered [1-5][0-9][0-9]\b")
+"""A health check's output that names the HTTP status it got (``HEALTH_SCRIPT``, ``PROBE_PY``)."""
+
+
 def _container_details(site: Site, container: str) -> list[str]:
     """The last health check's output and the last log lines of a task's container (blocks)."""
     import docker.errors
@@ -367,9 +372,11 @@ def _container_details(site: Site, container: str) -> list[str]:
     log = ((found.get("State") or {}).get("Health") or {}).get("Log") or []
     said = [e for e in log if str(e.get("Output", "")).strip()]  # not one killed by the stop
     failing = [e for e in said if e.get("ExitCode") not in (0, None)]
+    # one that got an HTTP status says more than one refused while the task was being stopped
+    answered = [e for e in failing if _STATUS.search(str(e.get("Output", "")))]
     lines = []
     if log:
-        last = (failing or said or log)[-1]
+        last = (answered or failing or said or log)[-1]
         output = " ".join(str(last.get("Output", "")).split())[:300]
         lines.append(f"last health check (exit {last.get('ExitCode')}): {output}")
     tail = site.engine.tail(container, 10)
