@@ -11,6 +11,7 @@ import json
 import os
 import stat
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -222,11 +223,14 @@ async def test_remote_engine_is_the_docker_api_over_ssh(
 
 
 async def test_a_dead_docker_socket_is_one_line_and_leaves_nothing(
-        ssh_target: SSHTarget, isolated_env: Path) -> None:
+        ssh_target: SSHTarget, isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     use_key(isolated_env, ssh_target.key)
     trusted(isolated_env, ssh_target)
     ctx = remote_engine(host_of(ssh_target, docker_socket="/nonexistent/docker.sock"), "staging")
-    before = set(Path("/tmp").glob("wb-ssh-*"))
+    # its socket folder goes in a temporary folder of this test's own (other tests, maybe
+    # running at the same time, make theirs in /tmp)
+    private = Path(tempfile.mkdtemp(prefix="wbt-", dir="/tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     with pytest.raises(Unreachable) as caught:
         async with ctx:
             pass
@@ -235,7 +239,8 @@ async def test_a_dead_docker_socket_is_one_line_and_leaves_nothing(
         "answer (sshd cannot open it: it is missing, or root may not use it); check that Docker "
         "runs there and that root may use it, or set docker_socket for this host in "
         "workbench.yaml")
-    assert set(Path("/tmp").glob("wb-ssh-*")) <= before
+    assert list(private.iterdir()) == []
+    private.rmdir()
     assert ctx.conn is None
 
 
