@@ -5,9 +5,9 @@ host the "node" (both plain engines; neither is put in swarm mode).
 - ``distribute`` streams an image built from the base image, replacing another image under the
   same tag, through both forwarded sockets, with a bounded amount of memory; the node runs it,
   and a second ``distribute`` sends nothing.
-- ``push`` to a registry: a small v2 registry (below, in this process, on 127.0.0.1; the engine
-  treats 127.0.0.0/8 as an insecure registry) checks every blob's digest; the reference
-  returned pulls back to the same image id.
+- ``push`` to a registry: a small v2 registry (tests/registry.py, in this process, on
+  127.0.0.1; the engine treats 127.0.0.0/8 as an insecure registry) checks every blob's
+  digest; the reference returned pulls back to the same image id.
 - On the CI Swarm: the worker's host is found by its node id, gets an image built on the
   manager only, and a service placed on the worker runs it by id.
 """
@@ -20,12 +20,10 @@ import io
 import json
 import re
 import sys
-import threading
 import tracemalloc
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ import docker.types
 import pytest
 from helpers import SSHTarget
 from hosts import SecondHost, SwarmCluster, trust_ci_hosts
+from registry import Store, serving
 
 from workbench.environments import Host
 from workbench.errors import BadInput
@@ -158,131 +157,18 @@ async def test_an_image_streams_to_the_other_engine_once_and_runs_there(
 
 
 # -- a registry ---------------------------------------------------------------------------------
-class Registry(BaseHTTPRequestHandler):
-    """The parts of the registry v2 API that ``docker push`` and ``docker pull`` use; every
-    blob's digest is checked as it is stored."""
-
-    protocol_version = "HTTP/1.1"
-    store: Path
-    manifests: dict[str, tuple[bytes, str]]
-    uploads: dict[str, Path]
-    lock = threading.Lock()
-
-    def log_message(self, *_args: Any) -> None:
-        pass
-
-    def _reply(self, status: int, headers: dict[str, str] | None = None,
-               body: bytes = b"", head: bool = False) -> None:
-        self.send_response(status)
-        self.send_header("Docker-Distribution-API-Version", "registry/2.0")
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        if "Content-Length" not in (headers or {}):
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body and not head:
-            self.wfile.write(body)
-
-    def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(parts)
-                parts.append(self.rfile.read(size))
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def _path(self) -> tuple[str, dict[str, str]]:
-        path, _, query = self.path.partition("?")
-        return path, dict(p.split("=", 1) for p in query.split("&") if "=" in p)
-
-    def do_GET(self, head: bool = False) -> None:
-        path, _ = self._path()
-        if path == "/v2/":
-            return self._reply(200, body=b"{}", head=head)
-        found = re.fullmatch(r"/v2/(.+)/manifests/(.+)", path)
-        if found and f"{found[1]}:{found[2]}" in self.manifests:
-            body, kind = self.manifests[f"{found[1]}:{found[2]}"]
-            digest = "sha256:" + hashlib.sha256(body).hexdigest()
-            return self._reply(200, {"Content-Type": kind, "Docker-Content-Digest": digest,
-                                     "Content-Length": str(len(body))}, body, head)
-        found = re.fullmatch(r"/v2/(.+)/blobs/(sha256:[0-9a-f]{64})", path)
-        if found and (self.store / found[2]).is_file():
-            body = (self.store / found[2]).read_bytes()
-            return self._reply(200, {"Docker-Content-Digest": found[2],
-                                     "Content-Length": str(len(body)),
-                                     "Content-Type": "application/octet-stream"}, body, head)
-        return self._reply(404, body=b'{"errors": [{"code": "BLOB_UNKNOWN"}]}', head=head)
-
-    def do_HEAD(self) -> None:
-        self.do_GET(head=True)
-
-    def do_POST(self) -> None:
-        path, _ = self._path()
-        found = re.fullmatch(r"/v2/(.+)/blobs/uploads/", path)
-        assert found, path
-        self._body()
-        upload = uuid.uuid4().hex
-        with self.lock:
-            self.uploads[upload] = self.store / f"upload-{upload}"
-            self.uploads[upload].write_bytes(b"")
-        self._reply(202, {"Location": f"/v2/{found[1]}/blobs/uploads/{upload}",
-                          "Docker-Upload-UUID": upload, "Range": "0-0"})
-
-    def do_PATCH(self) -> None:
-        path, _ = self._path()
-        upload = path.rsplit("/", 1)[1]
-        with self.uploads[upload].open("ab") as out:
-            out.write(self._body())
-        size = self.uploads[upload].stat().st_size
-        self._reply(202, {"Location": path, "Docker-Upload-UUID": upload,
-                          "Range": f"0-{max(size - 1, 0)}"})
-
-    def do_PUT(self) -> None:
-        path, query = self._path()
-        body = self._body()
-        found = re.fullmatch(r"/v2/(.+)/manifests/(.+)", path)
-        if found:
-            digest = "sha256:" + hashlib.sha256(body).hexdigest()
-            kind = self.headers.get("Content-Type", "")
-            for ref in (found[2], digest):
-                self.manifests[f"{found[1]}:{ref}"] = (body, kind)
-            return self._reply(201, {"Location": f"/v2/{found[1]}/manifests/{digest}",
-                                     "Docker-Content-Digest": digest})
-        upload = path.rsplit("/", 1)[1]
-        part = self.uploads.pop(upload)
-        with part.open("ab") as out:
-            out.write(body)
-        digest = query["digest"].replace("%3A", ":")
-        if "sha256:" + hashlib.sha256(part.read_bytes()).hexdigest() != digest:
-            return self._reply(400, body=b'{"errors": [{"code": "DIGEST_INVALID"}]}')
-        part.rename(self.store / digest)
-        name = path.split("/blobs/")[0].removeprefix("/v2/")
-        self._reply(201, {"Location": f"/v2/{name}/blobs/{digest}",
-                          "Docker-Content-Digest": digest})
-
-
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[tuple[str, type[Registry]]]:
-    handler = type("TestRegistry", (Registry,), {"store": tmp_path, "manifests": {},
-                                                 "uploads": {}})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_port}/team", handler
-    server.shutdown()
-    server.server_close()
-    thread.join()
+def registry(tmp_path: Path) -> Iterator[tuple[str, Store]]:
+    """tests/registry.py in this process: (its ``127.0.0.1:PORT/team``, its folder)."""
+    with serving(tmp_path / "registry") as (port, store):
+        yield f"127.0.0.1:{port}/team", store
 
 
 async def test_push_returns_a_digest_reference_that_pulls_the_same_image(
         docker_client: docker.DockerClient, second_host: SecondHost, ssh_target: SSHTarget,
         base_image: str, isolated_env: Path, tag: str,
-        registry: tuple[str, type[Registry]]) -> None:
-    where, handler = registry
+        registry: tuple[str, Store]) -> None:
+    where, store = registry
     ident = build(docker_client, base_image, tag, uuid.uuid4().hex)
     repo = f"{where}/{tag.split(':')[0]}"
     seen: list[Event] = []
@@ -292,10 +178,12 @@ async def test_push_returns_a_digest_reference_that_pulls_the_same_image(
             ref = await push(manager, tag, where, seen.append)
         name, _, digest = ref.partition("@")
         assert name == repo
-        body, _ = handler.manifests[f"team/{tag.split(':')[0]}:v1"]
-        assert digest == "sha256:" + hashlib.sha256(body).hexdigest()  # what services pin to
+        found = store.manifest(f"team/{tag.split(':')[0]}", "v1")
+        assert found is not None
+        body, _, stored = found
+        assert digest == stored == "sha256:" + hashlib.sha256(body).hexdigest()  # pinned to
         for blob in re.findall(r'"digest":\s*"(sha256:[0-9a-f]{64})"', body.decode()):
-            assert (handler.store / blob).is_file()  # each one stored, its digest checked
+            assert store.blob(blob).is_file()  # each one stored, its digest checked
         assert [e.detail for e in seen if isinstance(e, StepFinished)] == [ref]
         remove(docker_client, f"{repo}:v1")
         pulled = docker_client.images.pull(ref)
