@@ -187,6 +187,12 @@ def test_a_deploy_with_a_registry_is_pulled_by_every_node_and_rolls_back_by_dige
             assert len(digests) == 1
         *_, record = swarm_project.releases("orders")
         assert (record["outcome"], record["image_ref"]) == ("ok", ref)
+        name, _, digest = ref.removeprefix(f"{registries.where}/").partition("@")
+        tagged = registries.store.manifest(name, str(record["version"]))
+        assert tagged is not None and tagged[2] == digest  # pushed under its version too
+    again = swarm_project.deploy("-e", "orders")  # the same image pushes to the same digest
+    assert again.returncode == 0 and "orders  unchanged" in again.stdout, again.stdout
+    assert image_of(swarm_project) == refs[1]
     assert refs[0] != refs[1]
     v1 = swarm_project.releases("orders")[0]["version"]
 
