@@ -155,6 +155,8 @@ def clean(client: docker.DockerClient, name: str, state_root: Path) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             volume.remove(force=True)
     for network in client.networks.list(filters=label):
+        if network.attrs.get("Scope") == "swarm":
+            continue  # the manager removes a Swarm's overlay; a node's copy then goes by itself
         with contextlib.suppress(docker.errors.NotFound):
             network.remove()
     for image in client.images.list(filters=label):

@@ -138,12 +138,17 @@ def scale(client: docker.DockerClient, service: str, replicas: int) -> None:
 
 def remove_swarm(cluster: SwarmCluster, project: str) -> None:
     """Remove the project's services, secrets and networks from the Swarm, and its
-    containers, volumes, images and state roots from every node."""
+    containers, volumes, images and state roots from every node (what a test made, or a real
+    deploy: tests/integration/test_swarm_deploy.py)."""
     manager = cluster.manager.client
     label = {"label": f"{LABEL}project={project}"}
     for service in manager.services.list(filters=label):
         with contextlib.suppress(docker.errors.NotFound):
             service.remove()
+    for node in cluster.members:  # at once (Swarm takes ~6 s to stop and remove them)
+        for container in node.client.containers.list(all=True, filters=label, sparse=True):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                container.remove(force=True)
     for node in cluster.members:  # the tasks' containers go, then their volumes can
         for _ in range(TRIES):
             if not node.client.containers.list(all=True, filters=label, sparse=True):
@@ -161,3 +166,4 @@ def remove_swarm(cluster: SwarmCluster, project: str) -> None:
         time.sleep(PAUSE)
     for node in (cluster.manager, cluster.worker):
         clean(node.client, project, node.state)
+

@@ -13,7 +13,6 @@ already matches it, and puts back a replica count changed in endpoint.yaml.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import shutil
@@ -28,9 +27,10 @@ import docker
 import docker.errors
 import pytest
 import yaml
-from helpers import SSHTarget, clean, require_part
+from helpers import SSHTarget, require_part
 from hosts import SwarmCluster, trust_ci_hosts
 from staging import RunWorkbench
+from swarm_staging import remove_swarm
 
 from workbench.model import load_project
 from workbench.ops.export import export
@@ -78,45 +78,13 @@ def cluster_project(tmp_path: Path, isolated_env: Path, run_workbench: RunWorkbe
     try:
         yield root, name, port
     finally:
-        remove_all(swarm_cluster, name)
+        remove_swarm(swarm_cluster, name)  # workbench's and the stack's
 
 
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, (old, path)
     path.write_text(text.replace(old, new, 1))
-
-
-def remove_all(swarm: SwarmCluster, project: str) -> None:
-    """What the test made on the Swarm: services (workbench's and the stack's), their tasks'
-    containers, secrets, then networks, volumes, images and state roots (by project label)."""
-    manager = swarm.manager.client
-    label = {"label": f"dev.workbench.project={project}"}
-    for service in manager.services.list(filters=label):
-        with contextlib.suppress(docker.errors.NotFound):
-            service.remove()
-    for node in swarm.members:  # the tasks' containers go with their services
-        until(lambda n=node: not n.client.containers.list(all=True, sparse=True,
-                                                             filters=label),
-              "task containers of the removed services are gone")
-    for secret in manager.secrets.list(filters=label):
-        with contextlib.suppress(docker.errors.NotFound):
-            secret.remove()
-    for network in manager.networks.list(filters=label):  # overlays: once no task is on them
-        until(lambda n=network: gone(n.remove), f"network {network.name} is removed")
-    for node in (swarm.manager, swarm.worker):
-        clean(node.client, project, node.state)
-
-
-def gone(remove: Any) -> bool:
-    """Whether ``remove()`` removed it or it was gone (False: still in use)."""
-    try:
-        remove()
-    except docker.errors.NotFound:
-        return True
-    except docker.errors.APIError:
-        return False
-    return True
 
 
 def until(check: Any, what: str) -> None:

@@ -17,17 +17,17 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 import pytest
-from helpers import SSHTarget, clean
+from helpers import SSHTarget
 from hosts import SwarmCluster, trust_ci_hosts
 from relay import Relay
 from staging import RunWorkbench, Staged
+from swarm_staging import remove_swarm
 from traffic import Load, fetch, release_of, set_release
 
 pytestmark = pytest.mark.integration
@@ -93,36 +93,7 @@ def swarm_project(tmp_path: Path, isolated_env: Path, run_workbench: RunWorkbenc
     with (project.root / "endpoints" / "site" / "endpoint.yaml").open("a") as handle:
         handle.write("replicas: 2\n")
     yield project
-    remove_swarm_objects(swarm_cluster, name)
-
-
-def remove_swarm_objects(swarm: SwarmCluster, name: str) -> None:
-    """The project's services (then, once their tasks are gone, its secrets and network) on
-    the manager; its containers, volumes, images and state root on every node."""
-    manager = swarm.manager.client
-    label = {"label": f"dev.workbench.project={name}"}
-    for service in manager.api.services(filters=label):
-        with suppress(docker.errors.NotFound):
-            manager.api.remove_service(service["ID"])
-    for _ in range(TRIES):  # Swarm stops the tasks' containers on each node
-        if not any(node.client.containers.list(all=True, filters=label, sparse=True)
-                   for node in swarm.members):
-            break
-        time.sleep(0.25)
-    for secret in manager.api.secrets(filters=label):
-        with suppress(docker.errors.NotFound):
-            manager.api.remove_secret(secret["ID"])
-    for _ in range(TRIES):  # the network, once no task holds it
-        try:
-            for network in manager.networks.list(filters=label):
-                network.remove()
-            break
-        except docker.errors.NotFound:
-            break
-        except docker.errors.APIError:
-            time.sleep(0.25)
-    for node in swarm.members:
-        clean(node.client, name, node.state)
+    remove_swarm(swarm_cluster, name)
 
 
 def test_two_endpoints_with_two_replicas_answer_through_the_proxy(
