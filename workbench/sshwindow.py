@@ -33,6 +33,10 @@ def install(asyncssh: ModuleType) -> bool:
         return True
 
     def _deliver_data(self: Any, data: Any, datatype: Any) -> None:
+        if self._recv_window >= self._init_recv_window / 2:
+            # no window adjust now, with or without what is held (which would only add to the
+            # window): skip counting it, which is once per packet with up to ~60 held
+            return original(self, data, datatype)
         buffered = getattr(self, "_recv_buf", None)
         held = sum(len(item[0]) for item in buffered) if buffered else 0
         self._recv_window += held  # as if not received yet: the grant leaves room for them

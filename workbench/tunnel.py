@@ -14,6 +14,7 @@ forward is served by the event loop, so a blocking call on the loop would wait f
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -86,6 +87,7 @@ class RemoteEngine:
         try:
             self._folder = _private_folder()
             self.socket = os.path.join(self._folder, "docker.sock")
+            _quiet_writes_after_close()
             self._listener = await self.conn.forward_local_path(self.socket, remote)
             client = await blocking(lambda: _docker_client(self.socket))
         except Exception as exc:
@@ -133,6 +135,22 @@ async def start_sftp(conn: asyncssh.SSHClientConnection, where: str) -> asyncssh
     except (asyncssh.Error, OSError) as exc:
         raise Unreachable(f"cannot start SFTP on {where} ({reason_of(exc)})",
                           "check that sshd there offers SFTP, then run it again") from None
+
+
+class _ClosedWrites:
+    """A filter for asyncio's logger: drops its "socket.send() raised exception." warning. The
+    forward writes what the SSH channel still brings for a docker request whose reader has
+    closed its socket (a log stream closed at Ctrl-C or esc) until the channel closes: the data
+    is not wanted, and the warning went to the user's terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "socket.send() raised exception."
+
+
+def _quiet_writes_after_close() -> None:
+    found = logging.getLogger("asyncio")
+    if not any(isinstance(f, _ClosedWrites) for f in found.filters):
+        found.addFilter(_ClosedWrites())
 
 
 def _private_folder() -> str:

@@ -57,3 +57,20 @@ async def test_a_connection_asks_whether_its_host_is_there(
             pass
     [conn] = made
     assert conn.interval == interval and conn.closed
+
+
+def test_asyncios_warning_for_writes_after_a_reader_closed_is_dropped_and_no_other() -> None:
+    import logging
+
+    from workbench import tunnel
+
+    tunnel._quiet_writes_after_close()
+    tunnel._quiet_writes_after_close()  # once is enough: one filter
+    found = logging.getLogger("asyncio")
+    assert sum(isinstance(f, tunnel._ClosedWrites) for f in found.filters) == 1
+
+    def record(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("asyncio", logging.WARNING, __file__, 1, msg, None, None)
+
+    assert not found.filter(record("socket.send() raised exception."))
+    assert found.filter(record("Task exception was never retrieved"))
