@@ -12,7 +12,8 @@ here. The project (made by ``workbench --batch new``) has no endpoints of its ow
 
 - baseline: ``ssh -p PORT root@127.0.0.1 docker [-H SOCKET] logs ID > /dev/null`` for the four
   containers at once; the clock covers all four commands.
-- workbench, read (the default): in a headless Textual app holding a ``Log``,
+- workbench, read (the default): in a headless Textual app holding the TUI's ``Log``
+  (``screens/log_widget.py``: Textual's, with a plain batch's width taken at once),
   ``ops.logs.stream_logs`` (SSH connections, forwarded sockets, container lookup by labels,
   ``timestamps=1`` reads, parse, one sort of all lines by time) and each batch written with
   one ``Log.write_lines`` (``lines.shown()``, as the TUI's log view gets them).
@@ -48,8 +49,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from fleet import BASE_IMAGE, DOCKER, HOST, HOST2_SOCKET, PORTS, WORKBENCH, Fleet, sh
 from textual.app import App, ComposeResult
-from textual.widgets import Log
 
+from screens.log_widget import FastLog as Log
 from workbench.logstream import favour_throughput
 
 SIZE = (120, 40)

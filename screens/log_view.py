@@ -40,7 +40,7 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.events import Resize
 from textual.widget import Widget
-from textual.widgets import Input, Log, Static
+from textual.widgets import Input, Static
 
 from workbench.events import LogLines
 
@@ -49,6 +49,7 @@ from .log_filter import FilterInput
 from .log_inbox import FlushInbox, LogInbox
 from .log_status import Status, ViewState, status_content
 from .log_text import LEVELS, RANKS, format_stamp
+from .log_widget import FastLog
 
 __all__ = ["DEFAULT_MAX_LINES", "LogView", "format_stamp"]
 
@@ -127,7 +128,7 @@ class LogView(FilterInput, ViewState, Widget):
             classes="log-view--filter",
         )
         self._error = Static("", classes="log-view--error", markup=False)
-        self._log = Log(max_lines=max_lines, auto_scroll=True, highlight=True)
+        self._log = FastLog(max_lines=max_lines, auto_scroll=True, highlight=True)
         self._log.highlighter = text.LevelHighlighter()
         self.set_class(wrap, "-wrap")
 

@@ -5,6 +5,7 @@ HOME and the XDG folders are isolated per test by the autouse fixture of tests/c
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -76,12 +77,19 @@ def make_project(tmp_path: Path) -> MakeProject:
 
 @pytest.fixture
 def snapshot_project() -> Iterator[Path]:
-    """``/tmp/wb-snapshots/shop``, made again for each test so screenshots are stable."""
+    """``/tmp/wb-snapshots/shop``, made again for each test so screenshots are stable. One
+    test at a time has it: the tests run in several processes (pytest-xdist), and the path is
+    the same for all, so each holds a lock on ``/tmp/wb-snapshots.lock`` while it runs."""
     parent = SNAPSHOT_ROOT
-    shutil.rmtree(parent, ignore_errors=True)
-    root = build_project(parent, "shop", endpoints=("orders", "billing"), models=("customer",))
-    yield root
-    shutil.rmtree(parent, ignore_errors=True)
+    with open(f"{parent}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        shutil.rmtree(parent, ignore_errors=True)
+        root = build_project(parent, "shop", endpoints=("orders", "billing"),
+                             models=("customer",))
+        try:
+            yield root
+        finally:
+            shutil.rmtree(parent, ignore_errors=True)
 
 
 async def settle(pilot: Pilot[Any], rounds: int = 50) -> None:
