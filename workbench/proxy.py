@@ -13,15 +13,14 @@ same config works on ``nginx:alpine`` and on Debian's ``nginx-light``.
   into place and reloads nginx gracefully: old workers finish the requests they hold, new
   connections get the new config. A config that fails the check changes nothing.
 
-Upstreams are containers' aliases on the environment's network, resolved through Docker's embedded
-DNS when nginx loads its config (at start, ``nginx -t`` and every reload). No ``resolver`` is
-configured, on purpose: the switch writes a config naming a new container only after that
-container exists and answered its health check, so resolution at load time always finds it,
-and a name that does not resolve fails ``nginx -t`` ("host not found in upstream") before
-anything changes. The cost: a container recreated under the same name with a new address is seen
-at the next reload, and every switch reloads. Upstream connections are kept alive, closed by
-nginx after 1 s idle so that nginx, not the app, closes them (with ``proxy_next_upstream off`` a
-request sent on a connection the app had just closed would not be retried).
+Upstreams are containers' aliases on the environment's network, resolved per request through
+Docker's embedded DNS (:mod:`workbench.proxyconf`). The switch writes a config naming a new
+container only after that container exists and answered its health check. Resolving per request
+(rather than once, when nginx loads its config) is what keeps an endpoint reachable when Docker
+restarts its container in place under another address (``restart: unless-stopped`` after a
+crash, with no workbench running to reload the proxy): with load-time resolution the proxy sent
+every request to the old address until the next deploy. Each request opens its own connection
+to the app, so no request is ever sent on a connection the app has just closed.
 
 Every function blocks on the docker SDK: call them in a thread (:func:`workbench.engine.blocking`).
 :func:`apply` runs one at a time per proxy container within a process; callers deploying several

@@ -188,9 +188,10 @@ def test_routes_strip_their_prefix(proxied: Proxied) -> None:
 def test_a_bad_config_changes_nothing(proxied: Proxied) -> None:
     good = proxied.apply(proxied.routes())
     missing = Route("/c", "c", f"wb-{proxied.project}-{ENV}-missing", 8000)
-    with pytest.raises(OperationFailed, match="host not found in upstream") as caught:
-        proxy.apply(proxied.engine, proxied.container_id,
-                    render(proxied.project, ENV, proxied.routes(missing)))
+    bad = render(proxied.project, ENV, proxied.routes(missing)).replace(
+        "worker_processes auto;", "worker_processes auto;\nnot_a_directive on;")
+    with pytest.raises(OperationFailed, match='unknown directive "not_a_directive"') as caught:
+        proxy.apply(proxied.engine, proxied.container_id, bad)
     assert "still serves its previous config" in caught.value.line
     time.sleep(0.3)
     assert proxied.serving() == good

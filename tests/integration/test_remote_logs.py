@@ -19,9 +19,11 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -209,6 +211,12 @@ def test_follow_streams_new_lines_and_stops_on_sigint(pair: Staged,
     assert "interrupted" in err and "Traceback" not in err
 
 
+def addresses(container: Any) -> list[str]:
+    """The container's addresses on its networks, as the engine says now."""
+    container.reload()
+    return sorted(n["IPAddress"] for n in container.attrs["NetworkSettings"]["Networks"].values())
+
+
 def default_sigint() -> None:
     """In the child: SIGINT as a terminal's Ctrl-C gives it (a shell starting pytest in the
     background leaves SIGINT ignored, and children inherit that)."""
@@ -273,7 +281,9 @@ def test_follow_picks_up_a_redeployed_container_and_lets_the_old_one_go(
         pair: Staged, second_host: SecondHost, docker_client: docker.DockerClient) -> None:
     """A real redeploy of orders while following it: the new container on each host is found
     through Docker's start events and read from its first line; the old one's log ends (it is
-    stopped) without any error, and the stream goes on with the new containers' lines."""
+    stopped) without any error, and the stream goes on with the new containers' lines. Then a
+    restart in place of one of them, which Docker gives another address: it is read again from
+    after its last line shown, and the proxy reaches it at its new address."""
     from workbench.model import load_project
     from workbench.ops.logs import LogBatch, LogQuery, stream_logs
 
@@ -340,6 +350,23 @@ def test_follow_picks_up_a_redeployed_container_and_lets_the_old_one_go(
         for host, marker in ((1, f"r1-{run}"), (2, f"r2-{run}")):
             hit(pair, second_host, host, "orders", marker)
             wait_until(lambda m=marker: any(m in s for s in seen))
+        # a restart in place (the same container): its lines after the restart come, and
+        # none of those shown before comes again
+        [restarted] = after & containers()
+        container = docker_client.containers.get(restarted)
+        address = addresses(container)
+        container.restart()
+        wait_until(lambda: sum(f"orders@{h1} INFO started release=two" in s
+                               for s in seen) == 2)
+        # Docker gave it the address the redeploy freed: the proxy must find it there
+        assert addresses(container) != address, "the restart kept the address: test nothing"
+        marker = f"again-{run}"
+        for _ in range(200):  # through the proxy, until the app listens again (bounded)
+            if pair.get(f"/orders/items/{marker}")[0] == 404:
+                break
+            time.sleep(0.1)
+        wait_until(lambda: any(marker in s for s in seen))
+        assert sum(f"r1-{run}" in s for s in seen) == 1, seen  # not read twice
     finally:
         loop = running.get("loop")
         if isinstance(loop, asyncio.AbstractEventLoop):

@@ -24,16 +24,24 @@ def blocks(text: str) -> dict[str, str]:
 
 
 def target(text: str, uri: str) -> str:
-    """Where nginx sends ``uri``: an exact location wins, else the longest prefix."""
+    """Where nginx sends ``uri``: an exact location wins, else the longest prefix; the
+    upstream ``host:port`` and the path it is given there (or the status the proxy answers)."""
     locations = blocks(text)
     if f"= {uri}" in locations:
         body = locations[f"= {uri}"]
     else:
         prefixes = [m for m in locations if not m.startswith("=") and uri.startswith(m)]
         body = locations[max(prefixes, key=len)]
-    match = re.search(r"proxy_pass http://(\S+);", body) or re.search(r"return (\d+)", body)
-    assert match
-    return match.group(1)
+    answered = re.search(r"return (\d+)", body)
+    if answered:
+        return answered.group(1)
+    upstream = re.search(r"set \$wb_upstream (\S+);", body)
+    rewrite = re.search(r"rewrite (\S+) (\S+) break;", body)
+    assert upstream and rewrite and "proxy_pass http://$wb_upstream;" in body
+    found = re.search(rewrite.group(1), uri)  # nginx: a match makes the URI the replacement
+    assert found
+    path = re.sub(r"\$(\d)", lambda m: found.group(int(m.group(1))), rewrite.group(2))
+    return f"{upstream.group(1)}{path}"
 
 
 def test_a_route_strips_its_prefix_both_with_and_without_a_slash() -> None:
@@ -41,10 +49,10 @@ def test_a_route_strips_its_prefix_both_with_and_without_a_slash() -> None:
     locations = blocks(text)
     assert set(locations) == {"= /_workbench/health", "= /orders", "/orders/", "/"}
     for match in ("= /orders", "/orders/"):
-        # A proxy_pass with a URI ("/") replaces the matched part: /orders/items -> /items.
-        assert "proxy_pass http://up_wb-shop-prod-orders-1a2b_8000/;" in locations[match]
+        assert "set $wb_upstream wb-shop-prod-orders-1a2b:8000;" in locations[match]
         assert "proxy_set_header X-Forwarded-Prefix /orders;" in locations[match]
-    assert "server wb-shop-prod-orders-1a2b:8000;" in text
+    assert target(text, "/orders") == "wb-shop-prod-orders-1a2b:8000/"
+    assert target(text, "/orders/items/7") == "wb-shop-prod-orders-1a2b:8000/items/7"
 
 
 def test_every_location_sets_every_header() -> None:
@@ -58,24 +66,28 @@ def test_every_location_sets_every_header() -> None:
             assert f"proxy_set_header {header};" in body, (match, header)
 
 
-def test_upstreams_keep_alive_and_requests_are_never_retried() -> None:
+def test_upstreams_are_resolved_per_request_through_dockers_dns() -> None:
+    """A container Docker restarted in place with another address is found again (a name
+    resolved when nginx loads its config kept the old address until the next deploy)."""
     text = render("shop", "prod", [ORDERS, SITE])
     assert "proxy_http_version 1.1;" in text
-    assert "proxy_next_upstream off;" in text
-    assert text.count("keepalive 16;") == 2
+    assert "resolver 127.0.0.11 valid=1s ipv6=off;" in text
+    assert "    upstream " not in text and "keepalive 16;" not in text
+    assert text.count("proxy_pass http://$wb_upstream;") == 4  # two locations per route
+    assert "proxy_next_upstream error timeout;" in text  # a connection that failed, not a request
     assert re.search(r"proxy_connect_timeout \d+s;", text)
     assert re.search(r"proxy_read_timeout \d+s;", text)
 
 
 def test_longest_prefix_wins() -> None:
     text = render("shop", "prod", [V2, ORDERS, SITE])
-    assert target(text, "/orders/v2/items") == "up_wb-shop-prod-orders-v2-9f_8080/"
-    assert target(text, "/orders/v2") == "up_wb-shop-prod-orders-v2-9f_8080/"
-    assert target(text, "/orders/v2x") == "up_wb-shop-prod-orders-1a2b_8000/"
-    assert target(text, "/orders/1") == "up_wb-shop-prod-orders-1a2b_8000/"
-    assert target(text, "/orders") == "up_wb-shop-prod-orders-1a2b_8000/"
+    assert target(text, "/orders/v2/items") == "wb-shop-prod-orders-v2-9f:8080/items"
+    assert target(text, "/orders/v2") == "wb-shop-prod-orders-v2-9f:8080/"
+    assert target(text, "/orders/v2x") == "wb-shop-prod-orders-1a2b:8000/v2x"
+    assert target(text, "/orders/1") == "wb-shop-prod-orders-1a2b:8000/1"
+    assert target(text, "/orders") == "wb-shop-prod-orders-1a2b:8000/"
     assert target(text, "/ordersx") == "404"
-    assert target(text, "/site/index.html") == "up_wb-shop-prod-site-77_80/"
+    assert target(text, "/site/index.html") == "wb-shop-prod-site-77:80/index.html"
 
 
 def test_health_and_unknown_paths_are_answered_by_the_proxy() -> None:
@@ -96,7 +108,7 @@ def test_the_config_stands_alone() -> None:
     assert "error_log stderr" in text
     assert f"listen {proxy.LISTEN_PORT} default_server;" in text
     assert "daemon" not in text  # given on the command line: -g 'daemon off;'
-    assert "resolver" not in text  # upstreams resolve when the config is loaded
+    assert "resolver 127.0.0.11 " in text  # Docker's DNS, in the container
 
 
 def test_render_is_deterministic_and_identified() -> None:

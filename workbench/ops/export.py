@@ -137,7 +137,7 @@ def services(project: Project, env: Environment, deployed: Mapping[str, Endpoint
                        network=network, pin=pin)
     routes = [proxyconf.Route(prefix, name, name, endpoint.port)
               for name, endpoint in sorted(deployed.items()) for prefix in endpoint.routes]
-    seed = proxyconf.render(project.name, env.name, routes, resolver=proxyconf.SWARM_RESOLVER)
+    seed = proxyconf.render(project.name, env.name, routes)
     specs.append(replace(proxy, env=MappingProxyType({"WB_PROXY_SEED": seed})))
     return specs
 

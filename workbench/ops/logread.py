@@ -74,10 +74,12 @@ class Reader:
     container: str = ""
     caught_up: threading.Event = field(default_factory=threading.Event)
     future: asyncio.Future[None] | None = None
+    newest: list[str] = field(default_factory=lambda: [""])
+    """The time of the last line read (one item, shared with the reader thread)."""
 
 
 def reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redactor,
-            reader: Reader, fresh: bool = False) -> Callable[[], None]:
+            reader: Reader, fresh: bool = False, after: str = "") -> Callable[[], None]:
     """The body of one reader thread: the container's log, masked, parsed and filtered.
 
     Following, it reads in two requests: what is there (into ``reader.backlog``, merged with
@@ -86,7 +88,8 @@ def reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redact
     :data:`LIVE_TAIL` lines (``since`` would make Docker decode the whole log again), or by
     time when those do not reach back. A backlog read at uneven
     speeds from several hosts would otherwise outrun any window. A ``fresh`` container (one
-    that started while following) is read from its first line, as it comes."""
+    that started while following) is read from its first line, as it comes; one that started
+    again (``after``: the time of the last line read of it before) from the lines after it."""
     from ..engine import body_chunks
     from ..logstream import DockerLogDecoder
 
@@ -97,7 +100,7 @@ def reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redact
         params["since"] = f"{query.since:.9f}"
     if query.tail is not None:
         params["tail"] = str(query.tail)
-    newest = [""]
+    newest = reader.newest
 
     def read(params: dict[str, Any], feed: Callable[[Lines], None], reach: bool = False) -> None:
         """One request's lines to ``feed``; ``reach``: its first line must be no later than
@@ -153,7 +156,10 @@ def reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redact
     def run() -> None:
         if fresh:
             reader.caught_up.set()
-            read({"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 1}, reader.inbox.feed)
+            again = {"since": unix_time(after)} if after else {}
+            newest[0] = after  # lines up to it were shown
+            read({"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 1, **again},
+                 reader.inbox.feed)
             return
         if not query.follow:
             read(params, reader.inbox.feed)

@@ -156,26 +156,39 @@ async def stream_logs(project: Project, env_name: str, query: LogQuery, emit: Em
         readers: list[Reader] = []
         starts: list[Starts] = []
 
-        def start(site: Site, endpoint: str, container_id: str, fresh: bool = False) -> None:
+        def start(site: Site, endpoint: str, container_id: str, fresh: bool = False,
+                  after: str = "") -> None:
             source = f"{endpoint}@{labels.get(site.name, site.name)}"
             limit = query.buffer or (BUFFER if query.follow else READ_ALL)
             reader = Reader(Inbox(source, limit), Inbox(source, READ_ALL), site.name, Stream(),
                             container_id)
             reader.future = follow(reading(site.engine, container_id, query, redactor, reader,
-                                           fresh), reader.stream)
+                                           fresh, after), reader.stream)
             readers.append(reader)
 
-        def started() -> None:
-            """Follow the containers that started since the last look (a redeploy)."""
-            read = {r.container for r in readers}
+        again: dict[str, tuple[Site, str]] = {}  # container -> (site, endpoint): started again
+
+        def started() -> bool:
+            """Follow the containers that started since the last look (a redeploy), and those
+            that started again (a restart in place) once their last reader has ended; whether
+            more can still come (an event stream runs, or a restart waits)."""
+            last = {r.container: r for r in readers}
             for watch in starts:
                 for endpoint, container_id in watch.take():
-                    if container_id not in read:
-                        read.add(container_id)
+                    if container_id in last:
+                        again[container_id] = (watch.site, endpoint)
+                    else:
                         start(watch.site, endpoint, container_id, fresh=True)
+                        last[container_id] = readers[-1]
                 note = watch.note()
                 if note:
                     emit(LogBatch(notes=(note,)))
+            for container_id, (site, endpoint) in list(again.items()):
+                before = last[container_id]
+                if before.future is None or before.future.done():
+                    del again[container_id]
+                    start(site, endpoint, container_id, fresh=True, after=before.newest[0])
+            return bool(again) or any(not watch.problem for watch in starts)
 
         try:
             if query.follow:  # listen for starts before listing: no container falls between
@@ -209,7 +222,7 @@ async def stream_logs(project: Project, env_name: str, query: LogQuery, emit: Em
 
 async def _follow(readers: list[Reader], query: LogQuery, emit: Emit, stop: asyncio.Event,
                   unreachable: dict[str, str],
-                  started: Callable[[], None]) -> tuple[int, int, int]:
+                  started: Callable[[], bool]) -> tuple[int, int, int]:
     """What is there, fully sorted, once every reader has read it; then what comes, through
     the reorder window (``started()`` adds readers of containers that started meanwhile)."""
     window = ReorderWindow(query.hold, query.limit)
@@ -218,9 +231,9 @@ async def _follow(readers: list[Reader], query: LogQuery, emit: Emit, stop: asyn
     stopped = asyncio.ensure_future(stop.wait())
     try:
         while True:
-            started()
+            watching = started()
             running = [r.future for r in readers if r.future is not None and not r.future.done()]
-            if not running or stop.is_set():
+            if stop.is_set() or not (running or watching):
                 break
             await asyncio.wait([stopped, *running], timeout=INTERVAL,
                                return_when=asyncio.FIRST_COMPLETED)

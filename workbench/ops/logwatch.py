@@ -5,8 +5,12 @@ while following, per host, from Docker's container start events on the same forw
 A deploy starts the new container beside the old one, so a start event comes while the old
 container is still followed; its log is then read from its first line and merged with the
 others. The old container's log ends when it is stopped (its reader ends without error; a
-container removed meanwhile is a 404, which reads as an empty log). A host whose engine offers
-no events, or whose event stream ended, gets a note: its new containers are not picked up.
+container removed meanwhile is a 404, which reads as an empty log). A container that starts
+again (a restart in place: the same id) is read again from the line after the last one shown,
+once its earlier reader has ended. While an event stream runs, following goes on even when
+every followed container has stopped, until it is stopped (Ctrl-C, esc). A host whose engine
+offers no events, or whose event stream ended, gets a note: its new containers are not picked
+up.
 """
 
 from __future__ import annotations

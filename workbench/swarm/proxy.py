@@ -8,7 +8,7 @@ task's first start) and is changed like the single-host proxy's: written beside 
 by an exec in the task's container, checked with ``nginx -t``, moved into place and reloaded
 gracefully (:func:`workbench.proxy.apply`), then watched until nginx's new workers answer with
 the new config and its old ones stopped accepting. Names are resolved per request
-(:data:`workbench.proxyconf.SWARM_RESOLVER`), so a rolling update needs no reload at all: the
+(:data:`workbench.proxyconf.DOCKER_DNS`), so a rolling update needs no reload at all: the
 config changes only when routes or ports do.
 
 Health of the proxy is asked through the manager's SSH connection at ``127.0.0.1:proxy_port``
@@ -97,8 +97,7 @@ class SwarmProxy:
     def _config(self, routes: Mapping[str, Endpoint]) -> str:
         items = [proxyconf.Route(prefix, name, name, endpoint.port)
                  for name, endpoint in sorted(routes.items()) for prefix in endpoint.routes]
-        return proxyconf.render(self.project.name, self.env.name, items,
-                                resolver=proxyconf.SWARM_RESOLVER)
+        return proxyconf.render(self.project.name, self.env.name, items)
 
     async def _running(self) -> None:
         """Wait until the proxy's task container runs on the manager and nginx answers."""

@@ -283,7 +283,7 @@ def proxy_spec(project: str, env: Environment, *, image: Image, network: str,
     name = naming.proxy(project, env.name)
     identity = naming.labels(project, env.name, "proxy")
     labels = {**identity, f"{LABEL}proxy-image": image.tag}
-    seed = proxyconf.render(project, env.name, (), resolver=proxyconf.SWARM_RESOLVER)
+    seed = proxyconf.render(project, env.name, ())
     volume = Mount(naming.proxy_volume(project, env.name), PROXY_CONF_DIR,
                    naming.labels(project, env.name, "proxy-config"))
     # One task holding a host port: a new one cannot start beside the old (stop-first). The
