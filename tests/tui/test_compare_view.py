@@ -8,15 +8,18 @@ compares them from the keyboard.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import git
 import pytest
 from conftest import SIZE, MakeProject, settle
 from helpers import SSHTarget, clean, free_port
-from hosts import SecondHost
+from hosts import SecondHost, SwarmCluster, trust_ci_hosts
 from staging import Staged
+from swarm_staging import converged, put_services, remove_swarm, swarm_env
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static
 
@@ -409,3 +412,47 @@ async def test_c_compares_real_staging_and_prod(staged: Staged, base_image: str,
             assert all(status == "same" and a for status, a in versions.values()), versions
     finally:
         clean(second_host.client, project.name, second_host.state)
+
+
+def commit(repo: Path, message: str) -> None:
+    git.Repo(repo).git.execute(["git", "-c", "user.name=Test", "-c",
+                                "user.email=test@example.com", "commit", "-qam", message])
+
+
+@pytest.mark.integration
+async def test_c_compares_a_swarm_environment_with_a_single_host_one(
+        staged: Staged, base_image: str, ssh_target: SSHTarget,
+        swarm_cluster: SwarmCluster, isolated_env: Path) -> None:
+    """staging deployed on the first CI host; prod on the CI Swarm (its services put there as
+    a deploy leaves them: tests/swarm_staging.py) with site at two replicas: `c` shows the
+    replica and placement differences, and nothing that is the same on both."""
+    project = staged
+    trust_ci_hosts(isolated_env, ssh_target)
+    with (project.root / "workbench.yaml").open("a") as handle:
+        handle.write(swarm_env("prod", swarm_cluster.manager, swarm_cluster.worker,
+                               free_port(), base_image))
+    try:
+        site = project.root / "endpoints" / "site"
+        with (site / ".dockerignore").open("a") as handle:  # a replicas edit: no new version
+            handle.write("endpoint.yaml\n")
+        commit(site, "endpoint.yaml out of the build context")
+        done = project.workbench("deploy", "--env", "staging")
+        assert done.returncode == 0, done.stdout + done.stderr
+        project.edit("endpoints/site/endpoint.yaml", "data: false", "data: false\nreplicas: 2")
+        commit(site, "two replicas")
+        wanted = await put_services(project.root, "prod", base_image)
+        await asyncio.to_thread(converged, swarm_cluster.manager.client, wanted)
+        app = WorkbenchApp(project.root)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_compare(pilot, "staging", "prod")
+            assert screen.error is None and screen.data is not None
+            found = {(row.endpoint, row.key): (row.status, row.a, row.b)
+                     for row in screen.shown if row.is_key}
+            assert found[("site", "replicas")] == ("differs", "1", "2"), found
+            assert found[("orders", "placement")][0] == "only in B", found
+            for name in ("orders", "site"):  # the same build and variables: not shown
+                assert (name, "version") not in found and (name, "LOG_LEVEL") not in found
+            columns = [str(c.label) for c in table(screen).columns.values()]
+            assert columns[4].startswith(f"B prod ({swarm_cluster.manager.spec}, ")
+    finally:
+        await asyncio.to_thread(remove_swarm, swarm_cluster, project.name)
