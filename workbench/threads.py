@@ -29,7 +29,10 @@ class Stream:
 
     def close(self) -> None:
         self.closed = True
-        if self._response is not None:
+        cancel = getattr(self._response, "cancel", None)  # workbench.plainget.PlainGet
+        if cancel is not None:
+            cancel()
+        elif self._response is not None:
             from docker.types import CancellableStream
 
             with contextlib.suppress(OSError):

@@ -41,6 +41,9 @@ class FakeApi:
         self.asked.append(params)
         return FakeResponse(next(self.answers))
 
+    def get_adapter(self, url: str) -> object:
+        return object()  # not a unix socket's: read through the SDK (get)
+
 
 def follow(answers: list[list[int]]) -> tuple[list[str], list[str], list[dict[str, Any]]]:
     api = FakeApi(answers)

@@ -17,6 +17,7 @@ from ..engine import Engine, Stream, blocking
 from ..errors import WorkbenchError
 from ..logmerge import LineFilter, Lines, concat, parse_lines
 from ..model import Environment, Project
+from ..plainget import PlainGet, open_get
 from ..redact import Redactor
 from ..site import Site
 
@@ -130,8 +131,9 @@ def reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redact
 
         api = engine.api
         url = f"{api.base_url}/v{api.api_version}/containers/{container_id}/logs"
-        try:
-            response = api.get(url, params=params, stream=True, timeout=None)
+        try:  # over HTTP/1.0 where it can (workbench/plainget.py): no chunk per line
+            response = open_get(api, url, params) or api.get(url, params=params, stream=True,
+                                                             timeout=None)
         except Exception:
             if stream.closed:
                 return
@@ -144,7 +146,9 @@ def reading(engine: Engine, container_id: str, query: LogQuery, redactor: Redact
                                  f"({response.status_code})", "check the engine's log")
         decoder = DockerLogDecoder()
         try:
-            for chunk in body_chunks(response):
+            chunks = response.chunks() if isinstance(response, PlainGet) else \
+                body_chunks(response)
+            for chunk in chunks:
                 take(decoder.feed(chunk))
             take(decoder.finish())
         except Exception:
