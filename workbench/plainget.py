@@ -43,10 +43,6 @@ class PlainGet:
                 return
             yield data
 
-    def text(self) -> str:
-        """The rest of the body as text (an error's message)."""
-        return self._response.read().decode("utf-8", "replace")
-
     def cancel(self) -> None:
         """End the connection, waking a read that waits on it (from any thread)."""
         with contextlib.suppress(OSError):
