@@ -93,15 +93,29 @@ def snapshot_project() -> Iterator[Path]:
 
 
 async def settle(pilot: Pilot[Any], rounds: int = 50) -> None:
-    """Wait until no worker runs (twice in a row: some start after a paint) and the messages
-    they posted are handled."""
+    """Wait until nothing is pending, twice in a row (some work starts after a paint): no
+    worker runs, no screen holds a callback for after its refresh (``call_after_refresh``:
+    the main screen's git listing, the footer's recompose when bindings change), and the
+    current screen has nothing left to lay out or paint."""
     app = pilot.app
     quiet = 0
     for _ in range(rounds):
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        quiet = quiet + 1 if not any(worker.is_running for worker in app.workers) else 0
+        quiet = quiet + 1 if not pending(app) else 0
         if quiet == 2:
             return
-    raise AssertionError("workers did not finish")
+    raise AssertionError("the app did not settle: a worker or a refresh is still pending")
+
+
+def pending(app: Any) -> bool:
+    """Whether a worker runs or a screen has work queued for its next refresh (Textual keeps
+    that in private fields; there is no public way to ask)."""
+    if any(worker.is_running for worker in app.workers):
+        return True
+    if any(screen._callbacks for screen in app.screen_stack):
+        return True
+    screen = app.screen
+    return bool(screen._layout_required or screen._repaint_required
+                or screen._recompose_required or screen._dirty_widgets)
