@@ -19,6 +19,7 @@ import docker.errors
 import pytest
 from helpers import (
     DEFAULT_BASE_IMAGE,
+    HANG_GUARD,
     SSHTarget,
     ci_state_dir,
     clean,
@@ -108,14 +109,14 @@ def docker_client() -> Iterator[docker.DockerClient]:
     """A docker.DockerClient on DOCKER_HOST (default: the local socket) that answered ping()."""
     base_url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
-        probe = docker.DockerClient(base_url=base_url, timeout=5)
+        probe = docker.DockerClient(base_url=base_url, timeout=HANG_GUARD)
         try:
             probe.ping()
         finally:
             probe.close()
     except Exception as exc:
         require_part("Docker Engine", f"no answer on {base_url} ({exc})")
-    client = docker.DockerClient(base_url=base_url, timeout=120)
+    client = docker.DockerClient(base_url=base_url, timeout=HANG_GUARD)
     try:
         yield client
     finally:
@@ -146,7 +147,7 @@ def ssh_target() -> SSHTarget:
     for file in (target.key, target.known_hosts):
         if not os.access(file, os.R_OK):
             require_part("OpenSSH sshd", f"{file} is not readable")
-    if not tcp_reachable(target.host, target.port, timeout=3):
+    if not tcp_reachable(target.host, target.port, timeout=HANG_GUARD):
         require_part("OpenSSH sshd", f"nothing listens on {target.host}:{target.port}")
     return target
 
@@ -171,7 +172,7 @@ def second_host(ssh_target: SSHTarget) -> Iterator[SecondHost]:
     if os.geteuid() != 0:
         require_part("second host", "its namespace is entered with nsenter, which needs root")
     socket = values["WB_HOST2_DOCKER_SOCKET"]
-    client = docker.DockerClient(base_url=f"unix://{socket}", timeout=120)
+    client = docker.DockerClient(base_url=f"unix://{socket}", timeout=HANG_GUARD)
     try:
         client.ping()
     except Exception as exc:

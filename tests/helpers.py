@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 DEFAULT_BASE_IMAGE = "workbench/base:bookworm"
 SETUP_HINT = "run `sudo bash .ci/setup`"
+HANG_GUARD = 600.0
+"""Seconds a test waits for what must end (a request, a process, a thread) before it calls it
+hung. A safety cap for a broken build only: never reached when things work, however loaded the
+machine, so no test depends on how fast it runs."""
 
 
 CI_VALUES = frozenset({"true", "1", "yes"})
@@ -252,6 +256,6 @@ def serve_fake_gitlab() -> Iterator[FakeGitLab]:
     finally:
         server.shutdown()
         server.server_close()
-        thread.join(5)
+        thread.join()
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from helpers import SSHTarget, require_part, target_env, tcp_reachable
+from helpers import HANG_GUARD, SSHTarget, require_part, target_env, tcp_reachable
 
 from workbench.environments import Host
 
@@ -61,12 +61,13 @@ class SecondHost:
         or the address of another host its namespace reaches)."""
         code = ("import sys, urllib.error, urllib.request\n"
                 "try:\n"
-                f"    r = urllib.request.urlopen('http://{host}:{port}{path}', timeout=5)\n"
+                f"    r = urllib.request.urlopen('http://{host}:{port}{path}', timeout=600)\n"
                 "except urllib.error.HTTPError as e:\n"
                 "    r = e\n"
                 "sys.stdout.write(str(r.status) + ' ' + r.read().decode())\n")
         done = subprocess.run(["nsenter", f"--net=/run/netns/{self.netns}", "python3", "-c",
-                               code], capture_output=True, text=True, timeout=30, check=False)
+                               code], capture_output=True, text=True, timeout=HANG_GUARD,
+                              check=False)
         assert done.returncode == 0, done.stderr
         status, _, body = done.stdout.partition(" ")
         return int(status), body
@@ -129,7 +130,7 @@ def _swarm_node(values: dict[str, str], prefix: str, name: str,
     if not tcp_reachable(target.host, port):
         require_part(SWARM_PART, f"nothing listens on {target.host}:{port} ({name})")
     socket = values[f"{prefix}_DOCKER_SOCKET"]
-    client = docker.DockerClient(base_url=f"unix://{socket}", timeout=120)
+    client = docker.DockerClient(base_url=f"unix://{socket}", timeout=HANG_GUARD)
     try:
         client.ping()
     except Exception as exc:

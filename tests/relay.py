@@ -19,6 +19,8 @@ import socket
 import threading
 from types import TracebackType
 
+from helpers import HANG_GUARD
+
 CLONE_NEWNET = 0x40000000
 
 
@@ -82,7 +84,7 @@ class Relay:
             if ask is None:
                 return
             try:
-                ask.put(socket.create_connection(("127.0.0.1", self.target), timeout=60))
+                ask.put(socket.create_connection(("127.0.0.1", self.target), timeout=HANG_GUARD))
             except OSError:
                 ask.put(None)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from helpers import SSHTarget, free_port
+from helpers import HANG_GUARD, SSHTarget, free_port
 
 if TYPE_CHECKING:
     import docker
@@ -50,7 +50,7 @@ class Staged:
 
     def get(self, path: str) -> tuple[int, str]:
         try:
-            with _OPENER.open(self.url(path), timeout=5) as reply:
+            with _OPENER.open(self.url(path), timeout=HANG_GUARD) as reply:
                 return reply.status, reply.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
@@ -58,7 +58,7 @@ class Staged:
     def post(self, path: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
         request = urllib.request.Request(self.url(path), data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
-        with _OPENER.open(request, timeout=5) as reply:
+        with _OPENER.open(request, timeout=HANG_GUARD) as reply:
             return reply.status, json.loads(reply.read())
 
     def releases(self, endpoint: str, env: str = "staging") -> list[dict[str, object]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from helpers import SSHTarget, clean, free_port
+from helpers import HANG_GUARD, SSHTarget, clean, free_port
 from staging import RunWorkbench
 
 from workbench import naming
@@ -38,7 +38,7 @@ class Project:
             "build_args: {}", f'build_args: {{BASE_IMAGE: "{base_image}"}}'))
 
     def batch(self, *args: str, cwd: Path | None = None, code: int = 0) -> str:
-        done = self.run("--batch", *args, cwd=cwd or self.root, timeout=240)
+        done = self.run("--batch", *args, cwd=cwd or self.root, timeout=HANG_GUARD)
         assert done.returncode == code, done.stdout + done.stderr
         return done.stdout + done.stderr
 
@@ -59,7 +59,7 @@ class Project:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{self.ports[env]}{path}", data=data,
                                          headers={"Content-Type": "application/json"})
-        with _OPENER.open(request, timeout=5) as reply:
+        with _OPENER.open(request, timeout=HANG_GUARD) as reply:
             return json.loads(reply.read())
 
 

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from helpers import HANG_GUARD
 from staging import Staged
 
 pytestmark = pytest.mark.integration
@@ -24,7 +25,7 @@ PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTP
 # A proxied GET of argv[1], as an HTTP client that honours the proxy variables makes it.
 PROXIED_GET = ("import sys, urllib.request\n"
                "try:\n"
-               "    urllib.request.urlopen(sys.argv[1], timeout=30)\n"
+               "    urllib.request.urlopen(sys.argv[1], timeout=600)\n"
                "except OSError as exc:\n"
                "    sys.exit(f'refused: {exc}')\n")
 
@@ -53,7 +54,7 @@ def workbench(staged: Staged, env: dict[str, str], *args: str) -> subprocess.Com
 
 def proxied_get(url: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", PROXIED_GET, url], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+                          capture_output=True, text=True, timeout=HANG_GUARD, check=False)
 
 
 def test_the_test_loop_probes_health_directly(staged: Staged, proxied: dict[str, str]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import docker
 import pytest
-from helpers import free_port
+from helpers import HANG_GUARD, free_port
 
 from workbench import proxy
 from workbench.engine import LABEL, Engine
@@ -82,7 +82,7 @@ class Proxied:
     def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
         request = urllib.request.Request(self.url + path, headers=headers or {})
         try:
-            with _OPENER.open(request, timeout=60) as reply:
+            with _OPENER.open(request, timeout=HANG_GUARD) as reply:
                 return Reply(reply.status, dict(reply.headers), reply.read())
         except urllib.error.HTTPError as exc:
             return Reply(exc.code, dict(exc.headers), exc.read())
@@ -268,7 +268,7 @@ def test_old_workers_finish_their_requests_in_flight_after_a_reload(proxied: Pro
     after = proxy.workers(proxied.engine, proxied.container_id)
     assert before & set(after) and set(after) - before  # old ones finishing, new ones serving
     assert all(after[pid] for pid in after.keys() - before)
-    slow.join(10)
+    slow.join(HANG_GUARD)
     assert [r.status for r in replies] == [200]  # the reload did not cut it
     wait_for(lambda: not before & set(proxy.workers(proxied.engine, proxied.container_id)),
              "the old workers to exit once their request was answered")

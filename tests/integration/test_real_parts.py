@@ -9,7 +9,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from helpers import SSHTarget
+from helpers import HANG_GUARD, SSHTarget
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ def run_in_base(client: docker.DockerClient, image: str, *command: str) -> tuple
         image, list(command), detach=True, network_disabled=True, labels=TEST_LABEL
     )
     try:
-        status = container.wait(timeout=60)["StatusCode"]
+        status = container.wait(timeout=HANG_GUARD)["StatusCode"]
         return status, container.logs(stdout=True, stderr=True).decode()
     finally:
         container.remove(force=True)
@@ -35,7 +35,7 @@ def git(*args: str, cwd: Path) -> str:
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_GUARD,
         check=False,
     )
     assert result.returncode == 0, f"git {' '.join(args)} failed:\n{result.stderr}"
@@ -66,7 +66,7 @@ def test_ssh_target_drives_docker_engine(ssh_target: SSHTarget) -> None:
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_GUARD,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -83,7 +83,7 @@ def test_ssh_with_unknown_host_key_is_refused(ssh_target: SSHTarget, tmp_path: P
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_GUARD,
         check=False,
     )
     assert result.returncode == 255

@@ -27,7 +27,7 @@ from typing import Any
 
 import docker
 import pytest
-from helpers import SSHTarget, clean, free_port
+from helpers import HANG_GUARD, SSHTarget, clean, free_port
 from hosts import SecondHost
 from staging import RunWorkbench, Staged, stage
 
@@ -167,7 +167,7 @@ def wait_for(proc: subprocess.Popen[str], lines: queue.Queue[str | None], wanted
              seen: list[str]) -> None:
     """Read lines until one holds ``wanted`` (the get timeout only guards against a hang)."""
     for _ in range(100_000):
-        line = lines.get(timeout=120)
+        line = lines.get(timeout=HANG_GUARD)
         if line is None:
             err = proc.stderr.read() if proc.stderr else ""
             raise AssertionError(f"the stream ended early:\n{''.join(seen)}\n{err}")
@@ -196,10 +196,10 @@ def test_follow_streams_new_lines_and_stops_on_sigint(pair: Staged,
             assert f"{endpoint}@" in seen[-1] and " INFO request " in seen[-1]
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=60)  # a hang guard only
+            proc.wait(timeout=HANG_GUARD)  # a hang guard only
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGABRT)  # faulthandler: every thread's stack on stderr
-            proc.wait(timeout=30)
+            proc.wait(timeout=HANG_GUARD)
             raise AssertionError("no exit after SIGINT:\n" + (proc.stderr.read()
                                                                if proc.stderr else "")) from None
         err = proc.stderr.read() if proc.stderr else ""
@@ -332,7 +332,7 @@ def test_follow_picks_up_a_redeployed_container_and_lets_the_old_one_go(
     thread = threading.Thread(target=follow, name="test-follow")
     thread.start()
     try:
-        assert ready.wait(60)  # a hang guard only
+        assert ready.wait(HANG_GUARD)  # a hang guard only
         wait_until(lambda: any(f"orders@{h1} " in s for s in seen)
                    and any(f"orders@{h2} " in s for s in seen))  # the backlog of each host
         before = containers()
@@ -361,7 +361,7 @@ def test_follow_picks_up_a_redeployed_container_and_lets_the_old_one_go(
         # Docker gave it the address the redeploy freed: the proxy must find it there
         assert addresses(container) != address, "the restart kept the address: test nothing"
         marker = f"again-{run}"
-        for _ in range(200):  # through the proxy, until the app listens again (bounded)
+        for _ in range(3000):  # through the proxy, until the app listens again (a safety cap)
             if pair.get(f"/orders/items/{marker}")[0] == 404:
                 break
             time.sleep(0.1)
@@ -372,7 +372,7 @@ def test_follow_picks_up_a_redeployed_container_and_lets_the_old_one_go(
         if isinstance(loop, asyncio.AbstractEventLoop):
             with contextlib.suppress(RuntimeError):  # closed: the stream ended already
                 loop.call_soon_threadsafe(running["stop"].set)  # type: ignore[attr-defined]
-        thread.join(timeout=120)  # a hang guard only
+        thread.join(timeout=HANG_GUARD)  # a hang guard only
     assert not thread.is_alive() and "error" not in running, running
     summary = running["summary"]
     assert notes == [] and summary.unreachable == {}  # type: ignore[attr-defined]

@@ -55,7 +55,7 @@ answers = {}
 for addr in addrs:
     for _ in range(480):
         try:
-            with urllib.request.urlopen(f"http://{addr}:8000/node", timeout=60) as answer:
+            with urllib.request.urlopen(f"http://{addr}:8000/node", timeout=600) as answer:
                 answers[addr] = answer.read().decode().strip()
             break
         except OSError as error:

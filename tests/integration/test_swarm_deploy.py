@@ -23,7 +23,7 @@ from typing import Any
 import docker
 import docker.errors
 import pytest
-from helpers import SSHTarget
+from helpers import HANG_GUARD, SSHTarget
 from hosts import SwarmCluster, trust_ci_hosts
 from relay import Relay
 from staging import RunWorkbench, Staged
@@ -228,7 +228,7 @@ def test_a_first_host_that_is_no_manager_is_refused_with_one_line(
 def post(url: str, body: dict[str, object]) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(url, data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
-    with _OPENER.open(request, timeout=60) as reply:
+    with _OPENER.open(request, timeout=HANG_GUARD) as reply:
         return reply.status, json.loads(reply.read())
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import test_swarm_deploy
+from helpers import HANG_GUARD
 from hosts import SwarmCluster, SwarmNode
 from registry import Store
 from test_swarm_deploy import SwarmProject
@@ -40,7 +41,7 @@ PORTS = 8
 ASK = """
 import sys, urllib.request
 try:
-    with urllib.request.urlopen("http://127.0.0.1:{port}/v2/", timeout=10) as reply:
+    with urllib.request.urlopen("http://127.0.0.1:{port}/v2/", timeout=600) as reply:
         sys.exit(0 if reply.status == 200 else 1)
 except OSError:
     sys.exit(1)
@@ -50,7 +51,8 @@ except OSError:
 def answers(node: SwarmNode, port: int) -> bool:
     """Whether ``GET /v2/`` on 127.0.0.1:PORT answers 200 in ``node``'s namespace."""
     done = subprocess.run(["nsenter", f"--net=/run/netns/{node.netns}", sys.executable, "-c",
-                           ASK.format(port=port)], capture_output=True, timeout=60, check=False)
+                           ASK.format(port=port)], capture_output=True, timeout=HANG_GUARD,
+                          check=False)
     return done.returncode == 0
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from helpers import HANG_GUARD
 from team_project import (
     CHILDREN,
     GROUP,
@@ -61,7 +62,7 @@ def clone_list_and_test(run_workbench: RunWorkbench, tmp_path: Path, remote: str
     source = make_shop(tmp_path / "alice", name, remote, base_image=base_image)
     url = remote.format(group=GROUP, name=name)
     (tmp_path / "bob").mkdir()
-    done = run_workbench("--batch", "clone", url, cwd=tmp_path / "bob", timeout=120)
+    done = run_workbench("--batch", "clone", url, cwd=tmp_path / "bob", timeout=HANG_GUARD)
     assert done.returncode == 0, done.stdout + done.stderr
     clone = tmp_path / "bob" / name
     # progress per repo: one line each, as it arrives
@@ -280,9 +281,9 @@ def test_ctrl_c_keeps_complete_repos_and_leaves_nothing_half_made(
         if ready.exists() or proc.poll() is not None:
             break
         waiting.wait(0.001)
-    assert ready.exists(), proc.communicate(timeout=60)
+    assert ready.exists(), proc.communicate(timeout=HANG_GUARD)
     os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=60)  # a hang test: it must end
+    out, err = proc.communicate(timeout=HANG_GUARD)  # a hang test: it must end
     assert proc.returncode == 130, out + err
     assert err.strip().splitlines() == [err.strip()] and "clone interrupted" in err
     clone = tmp_path / "bob" / "shop"
@@ -292,6 +293,6 @@ def test_ctrl_c_keeps_complete_repos_and_leaves_nothing_half_made(
     assert not (clone / "endpoints" / "site").exists()
     assert [p.name for p in clone.rglob("*wb-clone*")] == []
     again = subprocess.run([sys.executable, "-m", "workbench", "--batch", "clone", url, "shop"],
-                           cwd=tmp_path / "bob", capture_output=True, text=True, timeout=120)
+                           cwd=tmp_path / "bob", capture_output=True, text=True, timeout=HANG_GUARD)
     assert again.returncode == 0, again.stdout + again.stderr
     assert_cloned(tmp_path / "alice" / name, clone)

@@ -21,6 +21,7 @@ import docker.errors
 import pytest
 import yaml
 from docker.models.containers import Container
+from helpers import HANG_GUARD
 
 from workbench import scaffold
 
@@ -32,7 +33,7 @@ LABELS = {"dev.workbench.test": "test_template_images"}
 
 def get(url: str) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=HANG_GUARD) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -102,7 +103,7 @@ def run_test_command(command: str, cwd: Path, base_url: str) -> subprocess.Compl
         env={**os.environ, "BASE_URL": base_url},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_GUARD,
     )
 
 
@@ -110,7 +111,7 @@ def stop(container: Container) -> str:
     """Stop with the image's STOPSIGNAL; assert exit 0 (a container that ignored it would be
     killed after the timeout: 137); return the logs."""
     container.stop(timeout=10)
-    code = container.wait(timeout=10)["StatusCode"]
+    code = container.wait(timeout=HANG_GUARD)["StatusCode"]
     logs = container.logs().decode()
     assert code == 0, logs
     return logs
@@ -149,7 +150,7 @@ def test_endpoint_image(
         code, output = container.exec_run(["python3", "-c", "import shop_model"])
         assert code == 0, output.decode()  # lib/ is on PYTHONPATH
         request = urllib.request.Request(url + "/items", data=b'{"name": "kept"}', method="POST")
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=HANG_GUARD) as response:
             item = json.load(response)
         lines = [json.loads(line) for line in stop(container).splitlines()]
         assert lines[-1]["msg"] == "stopped"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from helpers import HANG_GUARD
 
 pytestmark = pytest.mark.integration
 
@@ -162,7 +163,7 @@ def test_keep_leaves_it_running_and_says_how_to_remove_it(
     kept = next(line for line in done.stdout.splitlines() if line.startswith("kept orders: "))
     url = kept.split()[2].rstrip(";")
     assert url.startswith("http://127.0.0.1:")
-    with urllib.request.urlopen(url + "/health", timeout=5) as reply:
+    with urllib.request.urlopen(url + "/health", timeout=HANG_GUARD) as reply:
         assert reply.status == 200
     assert len(leftovers(docker_client, shop.name)) == 3  # container, volume, network
     remove = kept.split("remove with: ")[1]

@@ -17,7 +17,7 @@ from typing import Any
 import docker
 import pytest
 from conftest import SIZE, MakeProject, build_project, set_environments, settle
-from helpers import SSHTarget, clean, free_port
+from helpers import HANG_GUARD, SSHTarget, clean, free_port
 from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
 
@@ -510,7 +510,7 @@ async def test_a_real_deploy_to_staging_over_ssh(
             assert all(row.duration is not None for row in screen.timeline.rows)
             assert "orders/build" in screen.log_view.sources
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/orders/health",
-                                        timeout=5) as reply:
+                                        timeout=HANG_GUARD) as reply:
                 assert reply.status == 200
             records = await deploy_status.read_environment(
                 screen.project, screen.project.environment("staging"), ["orders"])

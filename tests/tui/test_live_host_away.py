@@ -37,7 +37,7 @@ from typing import Any
 import docker
 import pytest
 from conftest import SIZE, build_project, set_environments
-from helpers import SSHTarget, clean, free_port
+from helpers import HANG_GUARD, SSHTarget, clean, free_port
 from leftovers import listening, sockets, watcher_threads
 from textual.pilot import Pilot
 from textual.widgets import DataTable
@@ -278,6 +278,6 @@ def test_the_watcher_stops_at_once_while_its_host_hangs(
         [tests, *filter(None, [os.environ.get("PYTHONPATH")])])}
     done = subprocess.run([sys.executable, "-c", WATCH, str(root), str(relay.group),
                            str(relay.port)], env=environ, capture_output=True, text=True,
-                          timeout=60, check=False)  # a hang test: generous
+                          timeout=HANG_GUARD, check=False)  # a hang test: generous
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "left: []", done.stdout + done.stderr

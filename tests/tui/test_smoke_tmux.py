@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import MakeProject
-from helpers import require_part
+from helpers import HANG_GUARD, require_part
 
 from workbench.model import load_project
 
@@ -36,7 +36,7 @@ class Tmux:
 
     def __call__(self, *args: str) -> str:
         done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
-                              text=True, timeout=20, check=False)
+                              text=True, timeout=HANG_GUARD, check=False)
         return done.stdout
 
     def screen(self) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import HANG_GUARD
 
 BAD_INPUT, UNREACHABLE = 2, 3
 
@@ -341,7 +342,8 @@ def project_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
            "GIT_CONFIG_NOSYSTEM": "1"}
     for args, cwd in ((["new", "shop"], base), (["new", "-e", "orders"], base / "shop")):
         done = subprocess.run([sys.executable, "-m", "workbench", "--batch", *args], cwd=cwd,
-                              env=env, capture_output=True, text=True, timeout=120, check=False)
+                              env=env, capture_output=True, text=True, timeout=HANG_GUARD,
+                              check=False)
         assert done.returncode == 0, done.stderr
     return base / "shop"
 
@@ -378,7 +380,7 @@ def test_a_hostile_route_does_not_hang_loading(run_workbench, fresh: Path) -> No
     path, line = edit(fresh, ENDPOINT, "  - /orders", f"  - '{HOSTILE_ROUTE}'")
     before = snapshot(fresh)
     for args in (["list"], ["test", "-e", "orders"]):
-        done = run_workbench("--batch", *args, cwd=fresh, timeout=30,
+        done = run_workbench("--batch", *args, cwd=fresh, timeout=HANG_GUARD,
                              env={"DOCKER_HOST": f"unix://{fresh}/no-docker.sock"})
         assert_one_line_error(done, BAD_INPUT, f"{path}:{line}:", "is not a path prefix",
                               "write e.g. routes: [/orders]")
@@ -454,7 +456,7 @@ def test_every_check_is_linear_on_long_hostile_input(tmp_path: Path) -> None:
     script.write_text(HOSTILE_SCRIPT)
     (tmp_path / "work").mkdir()
     done = subprocess.run([sys.executable, str(script), str(tmp_path / "work")],
-                          capture_output=True, text=True, timeout=60, check=False)
+                          capture_output=True, text=True, timeout=HANG_GUARD, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     results = dict(line.split() for line in done.stdout.splitlines())
     assert len(results) == 20 and set(results.values()) == {"refused"}, results

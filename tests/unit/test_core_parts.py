@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import HANG_GUARD
 
 from workbench import gitstate, names, projectfile, remotes
 from workbench.errors import BadInput, ConfigError
@@ -128,7 +129,7 @@ def test_a_reader_that_goes_away_does_not_abort_new(tmp_path: Path) -> None:
     os.close(reader)  # the reader is gone before the first line
     done = subprocess.run([sys.executable, "-m", "workbench", "--batch", "new", "shop",
                            "--json"], cwd=tmp_path, stdout=writer, stderr=subprocess.PIPE,
-                          text=True, timeout=60)
+                          text=True, timeout=HANG_GUARD)
     os.close(writer)
     assert done.returncode == 0 and done.stderr == ""
     assert (tmp_path / "shop" / "workbench.yaml").is_file()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from helpers import GITLAB_TOKEN as TOKEN
-from helpers import FakeGitLab, serve_fake_gitlab
+from helpers import HANG_GUARD, FakeGitLab, serve_fake_gitlab
 
 from workbench.errors import BadInput, ExitCode, OperationFailed, Unreachable
 from workbench.gitlab import GitLab, Group, Project, token_from_env
@@ -259,7 +259,7 @@ def test_closed_port_is_unreachable() -> None:
     url = f"http://127.0.0.1:{free_port()}"
 
     with pytest.raises(Unreachable) as caught:
-        GitLab(url, TOKEN, timeout=5).ensure_group("acme")
+        GitLab(url, TOKEN, timeout=HANG_GUARD).ensure_group("acme")
 
     line = caught.value.line
     assert caught.value.exit_code == 3

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from helpers import HANG_GUARD
 
 from workbench.errors import BadInput, ConfigError, ExitCode
 from workbench.model import find_root, load_project
@@ -272,7 +273,7 @@ def test_a_file_that_is_not_regular_is_refused(tmp_path: Path) -> None:
               "    try: read(Path(path))\n"
               "    except Exception as exc: print(type(exc).__name__, exc)\n")
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "workbench.yaml"),
-                           str(tmp_path)], capture_output=True, text=True, timeout=60,
+                           str(tmp_path)], capture_output=True, text=True, timeout=HANG_GUARD,
                           check=False)
     assert done.returncode == 0, done.stderr
     fifo, folder = done.stdout.splitlines()

@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from helpers import HANG_GUARD
+
 from workbench.model import load_project
 from workbench.ops.new import new_child, new_project
 
@@ -29,7 +31,7 @@ KILLED_NEW = textwrap.dedent("""
 def kill_new(root: Path, kind: str, name: str) -> None:
     """Run ``new`` in a process that is SIGKILLed half-way (no cleanup can run)."""
     done = subprocess.run([sys.executable, "-c", KILLED_NEW, str(root), kind, name],
-                          capture_output=True, text=True, env=os.environ.copy(), timeout=60)
+                          capture_output=True, text=True, env=os.environ.copy(), timeout=HANG_GUARD)
     assert done.returncode == -9, done.stderr
 
 
@@ -57,7 +59,7 @@ def test_a_killed_new_project_is_cleaned_by_the_next_new_project(tmp_path: Path)
                                 "from workbench.ops.new import new_project\n"
                                 "new_project(Path(sys.argv[1]), sys.argv[3])")
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path), "project", "shop"],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=HANG_GUARD)
     assert done.returncode == -9, done.stderr
     assert len(staged(tmp_path)) == 1
     new_project(tmp_path, "bank")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from helpers import HANG_GUARD
 
 from workbench.plainget import PlainGet, open_get
 
@@ -44,7 +45,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, list[bytes], threading.Event]]
     thread.start()
     yield path, seen, sent
     listener.close()
-    thread.join(timeout=10)  # a hang guard only
+    thread.join(timeout=HANG_GUARD)  # a hang guard only
 
 
 def test_a_get_is_http_1_0_and_its_body_comes_as_it_arrives_until_cancelled(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import HANG_GUARD
 
 from workbench import owner
 from workbench.errors import BadInput, ConfigError, LockLost
@@ -411,7 +412,7 @@ def test_the_batch_command_checks_the_rails_before_contacting_a_host(tmp_path: P
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "workbench", "--batch", "-C", str(root),
-                               "prune", *args], capture_output=True, text=True, timeout=120)
+                               "prune", *args], capture_output=True, text=True, timeout=HANG_GUARD)
 
     for args, code, words in (
             (("--env", "prod"), 2, "environment 'prod' is protected: prune needs --confirm prod"),

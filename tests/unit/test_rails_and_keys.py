@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import HANG_GUARD
 
 from workbench import envkey, probe
 from workbench.errors import BadInput, OperationFailed
@@ -50,7 +51,7 @@ def project(tmp_path: Path) -> Path:
 
 def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "workbench", "--batch", "-C", str(root), *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=HANG_GUARD)
 
 
 def one_line(done: subprocess.CompletedProcess[str], code: int, *words: str) -> None:

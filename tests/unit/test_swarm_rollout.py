@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import HANG_GUARD
 
 from workbench.errors import BadInput
 from workbench.model import Endpoint, Environment
@@ -185,7 +186,7 @@ environments:
 
 def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "workbench", "--batch", "-C", str(root), *args],
-                          capture_output=True, text=True, timeout=120, check=False)
+                          capture_output=True, text=True, timeout=HANG_GUARD, check=False)
 
 
 @pytest.mark.parametrize(("body", "env", "words"), [

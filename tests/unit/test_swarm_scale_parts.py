@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import HANG_GUARD
 
 from workbench.errors import BadInput, OperationFailed
 from workbench.releases import Release
@@ -208,7 +209,7 @@ def test_scale_and_rollback_are_refused_before_any_host_is_asked(
     (tmp_path / "workbench.yaml").write_text(PROJECT)
     (tmp_path / "endpoints" / "orders" / "endpoint.yaml").write_text("port: 8000\n")
     done = subprocess.run([sys.executable, "-m", "workbench", "--batch", "-C", str(tmp_path),
-                           *args], capture_output=True, text=True, timeout=120, check=False)
+                           *args], capture_output=True, text=True, timeout=HANG_GUARD, check=False)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and "Traceback" not in done.stderr, done
     for word in words:

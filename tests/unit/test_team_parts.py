@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import HANG_GUARD
 
 from workbench import answers, gitcmd, scaffold
 from workbench.errors import BadInput, OperationFailed, Unreachable
@@ -131,7 +132,7 @@ print(" ".join(outcome))
 def test_cancel_stops_running_git_and_what_would_start() -> None:
     # a subprocess with a generous timeout proves it ends (a cancel that did not work hangs)
     done = subprocess.run([sys.executable, "-c", CANCEL], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=HANG_GUARD)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["interrupted", "refused"]
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers import HANG_GUARD
 
 from workbench import scaffold
 
@@ -63,7 +64,7 @@ def run_test_command(command: str, cwd: Path, **env: str) -> subprocess.Complete
     if argv[0] == "python3":
         argv[0] = sys.executable
     return subprocess.run(
-        argv, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+        argv, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=HANG_GUARD
     )
 
 
@@ -77,7 +78,7 @@ def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=HANG_GUARD) as response:
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
@@ -109,7 +110,7 @@ class App:
     def stop(self) -> int:
         """SIGTERM, then the exit code (the wait is a hang guard only)."""
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=120)
+        return self.proc.wait(timeout=HANG_GUARD)
 
     def log_lines(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
@@ -309,13 +310,13 @@ def test_python_endpoint_finishes_a_request_in_flight_on_sigterm(
     app = app_factory(python_endpoint, tmp_path / "data")
     body = b'{"name": "late"}'
     head = b"POST /items HTTP/1.0\r\nContent-Length: %d\r\n\r\n" % len(body)
-    with socket.create_connection(("127.0.0.1", app.port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", app.port), timeout=HANG_GUARD) as sock:
         sock.sendall(head + body[:5])  # the app is now waiting for the rest of the body
         time.sleep(0.3)
         app.proc.send_signal(signal.SIGTERM)
         for _ in range(2000):  # new connections are refused while the request is still open
             try:
-                socket.create_connection(("127.0.0.1", app.port), timeout=30).close()
+                socket.create_connection(("127.0.0.1", app.port), timeout=HANG_GUARD).close()
             except ConnectionRefusedError:
                 break
             except ConnectionResetError:
@@ -326,7 +327,7 @@ def test_python_endpoint_finishes_a_request_in_flight_on_sigterm(
         sock.sendall(body[5:])
         response = sock.makefile("rb").read()
     assert response.startswith(b"HTTP/1.0 201"), response
-    assert app.proc.wait(timeout=5) == 0
+    assert app.proc.wait(timeout=HANG_GUARD) == 0
     assert app.log_lines()[-1] == {
         **app.log_lines()[-1],
         "msg": "stopped",

@@ -128,9 +128,9 @@ def script(monkeypatch: pytest.MonkeyPatch) -> Iterator[Script]:
 
 
 async def run_until(watcher: Watcher, reports: list[list[LiveUpdate]], count: int) -> None:
-    """Run the watcher until ``count`` reports came (at most 2,000 loop turns)."""
+    """Run the watcher until ``count`` reports came (at most 20,000 loop turns: a safety cap)."""
     task = asyncio.ensure_future(watcher.run())
-    for _ in range(2000):
+    for _ in range(20000):
         if len(reports) >= count or task.done():
             break
         await asyncio.sleep(0.01)
@@ -161,7 +161,7 @@ async def test_an_event_rereads_only_its_endpoint_and_a_broken_stream_is_unreach
     reports: list[list[LiveUpdate]] = []
     watcher = Watcher(PROJECT, reports.append, opener=found.opener, wait=found.wait)
     task = asyncio.ensure_future(run_until(watcher, reports, 4))
-    for _ in range(2000):
+    for _ in range(20000):
         if reports:
             break
         await asyncio.sleep(0.01)
@@ -170,7 +170,7 @@ async def test_an_event_rereads_only_its_endpoint_and_a_broken_stream_is_unreach
     found.streams[0].push({"Type": "container", "Action": "die", "Actor": {"Attributes": {
         "dev.workbench.project": "shop", "dev.workbench.env": "staging",
         "dev.workbench.endpoint": "orders", "dev.workbench.role": "app"}}})
-    for _ in range(2000):
+    for _ in range(20000):
         if len(reports) > 1:
             break
         await asyncio.sleep(0.01)
@@ -295,7 +295,7 @@ async def test_a_swarm_nodes_task_event_rereads_the_service_through_the_manager(
     watcher = Watcher(project, reports.append, opener=opener, wait=lambda attempt: 0.0)
     task = asyncio.ensure_future(watcher.run())
     try:
-        for _ in range(2000):  # both hosts read once
+        for _ in range(20000):  # both hosts read once
             if {spec for spec, _ in reads} == {manager.spec, worker.spec}:
                 break
             await asyncio.sleep(0.01)
@@ -303,7 +303,7 @@ async def test_a_swarm_nodes_task_event_rereads_the_service_through_the_manager(
         streams[worker.spec].push({"Type": "container", "Action": "die", "Actor": {
             "Attributes": {"dev.workbench.project": "shop", "dev.workbench.env": "prod",
                            "dev.workbench.endpoint": "orders", "dev.workbench.role": "app"}}})
-        for _ in range(2000):
+        for _ in range(20000):
             if sum(spec == manager.spec for spec, _ in reads) > before:
                 break
             await asyncio.sleep(0.01)
