@@ -26,14 +26,16 @@ async def get(connect: Connect, address: str, port: int, path: str) -> tuple[str
     if not _PATH.fullmatch(path):
         return f"bad path {path!r}", ""
     try:
-        reader, writer = await asyncio.wait_for(connect(address, port), TIMEOUT)
+        async with asyncio.timeout(TIMEOUT):
+            reader, writer = await connect(address, port)
     except Exception as exc:  # OSError, a timeout, or an asyncssh channel error
         return (f"cannot connect: {exc}".splitlines() or ["cannot connect"])[0], ""
     try:
         writer.write(f"GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n".encode())
         data = b""
         while b"\r\n\r\n" not in data and len(data) < 16384:  # the whole head
-            chunk = await asyncio.wait_for(reader.read(4096), TIMEOUT)
+            async with asyncio.timeout(TIMEOUT):
+                chunk = await reader.read(4096)
             if not chunk:
                 break
             data += chunk if isinstance(chunk, bytes) else str(chunk).encode("latin-1")

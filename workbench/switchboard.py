@@ -121,8 +121,9 @@ class Switchboard(Generic[S, R]):
             if left <= 0:
                 return
             self._moved.clear()
-            try:
-                await asyncio.wait_for(self._moved.wait(), left)
+            try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                async with asyncio.timeout(left):
+                    await self._moved.wait()
             except TimeoutError:
                 return
 

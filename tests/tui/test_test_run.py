@@ -459,7 +459,9 @@ async def test_cancelling_a_real_run_leaves_nothing_behind(docker_client: docker
     # the app never answers on its health path: the run waits there until cancelled
     endpoint = root / "endpoints" / "orders" / "endpoint.yaml"
     text = endpoint.read_text(encoding="utf-8")
-    endpoint.write_text(text.replace("health: /health\n", "health: /never\n"), encoding="utf-8")
+    endpoint.write_text(text.replace("health: /health\n", "health: /never\n")
+                        .replace("health_timeout: 30\n", "health_timeout: 3600\n"),
+                        encoding="utf-8")
     try:
         app = WorkbenchApp(root)
         async with app.run_test(size=SIZE) as pilot:

@@ -181,3 +181,43 @@ def test_a_probe_reads_status_and_header_without_any_proxy(
         return status, seen
 
     assert asyncio.run(main()) == ("200", "abc")
+
+
+@pytest.mark.parametrize("moment", ["connect", "read"])
+def test_a_probe_cancelled_as_its_await_completes_raises_the_cancel(moment: str) -> None:
+    """The cancel lands after the awaited connect (or read) finished but before the probe ran
+    on: Python 3.11's ``asyncio.wait_for`` returned the result there and dropped the cancel, so
+    a cancelled health check went on polling until its timeout (x in the test screen waited
+    30 s). A cancel the task accepted must end the probe with ``CancelledError``."""
+
+    async def main() -> str:
+        go = asyncio.Event()
+        reader = asyncio.StreamReader()
+
+        class Writer:
+            def write(self, data: bytes) -> None:
+                pass
+
+            def close(self) -> None:
+                pass
+
+        async def connect(address: str, port: int) -> tuple[asyncio.StreamReader, Writer]:
+            if moment == "connect":
+                await go.wait()
+            return reader, Writer()
+
+        task = asyncio.ensure_future(probe.status(connect, "10.0.0.1", 80, "/health"))
+        for _ in range(10):  # until the probe waits (a count of loop turns)
+            await asyncio.sleep(0)
+        if moment == "connect":
+            go.set()
+        else:
+            reader.feed_data(b"HTTP/1.0 200 OK\r\n\r\n")
+        await asyncio.sleep(0)  # the awaited step completes; the probe may not have run on
+        accepted = task.cancel()  # False: the probe had ended (nothing to drop)
+        try:
+            return f"{accepted} {await task}"
+        except asyncio.CancelledError:
+            return f"{accepted} cancelled"
+
+    assert asyncio.run(main()) in ("True cancelled", "False 200")  # never "True 200"

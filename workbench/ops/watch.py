@@ -205,9 +205,9 @@ class Watcher:
             opened()
             checks = {name: RECHECKS for name in unsettled}
             while True:
-                try:
-                    kind, item = await asyncio.wait_for(
-                        queue.get(), RECHECK if checks else self.refresh)
+                try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+                    async with asyncio.timeout(RECHECK if checks else self.refresh):
+                        kind, item = await queue.get()
                 except TimeoutError:  # a health probe to repeat, or the slow full read
                     names = set(checks) if checks else None
                     unsettled = await self._observe(env, one, site, names)
