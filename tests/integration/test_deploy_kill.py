@@ -23,7 +23,7 @@ from traffic import Load, Watched, release_of, served, set_release
 
 pytestmark = pytest.mark.integration
 
-SLOW_BUILD = "RUN sleep 30\n"
+SLOW_BUILD = "RUN sleep 3600\n"  # never ends by itself: the kill ends it
 AFTER_KILL = 25
 """Requests each load thread makes after the kill (the load is bounded by this count)."""
 HELD, GO = "/tmp/wb-test-held", "/tmp/wb-test-go"
