@@ -5,7 +5,7 @@ The project has N static endpoints (their images build in a second) and environm
 ``local`` (this machine's engine), ``staging`` (root@127.0.0.1:42022, the same engine over
 SSH), ``prod`` (root@127.0.0.1:42023, the second host's engine). workbench gets a bytecode
 cache in the bench's temporary folder, as an installed package has. Everything the fleet made
-is removed by :meth:`Fleet.clean`, also on failure.
+is removed by :meth:`Fleet.clean`, also on failure, Ctrl-C, SIGTERM or SIGHUP (not SIGKILL).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -119,6 +120,10 @@ class Fleet:
             shutil.rmtree(state / self.name, ignore_errors=True)
 
 
+def _exit_on_signal(number: int, _frame: object) -> None:
+    raise SystemExit(128 + number)
+
+
 def compare(what: str, envs: tuple[str, ...], ours: Callable[[Fleet], float],
             theirs: Callable[[Fleet], float], baseline: str, goal_ratio: float,
             goal_seconds: float, doc: str) -> None:
@@ -129,6 +134,8 @@ def compare(what: str, envs: tuple[str, ...], ours: Callable[[Fleet], float],
     parser.add_argument("--endpoints", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    for number in (signal.SIGTERM, signal.SIGHUP):  # run the finally below: remove the fleet
+        signal.signal(number, _exit_on_signal)
     with tempfile.TemporaryDirectory(prefix=f"wb-bench-{what}-") as tmp:
         fleet = Fleet(Path(tmp), args.endpoints)
         try:
