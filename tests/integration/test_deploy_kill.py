@@ -1,5 +1,7 @@
 """A deploy client (`workbench --batch deploy`) killed with SIGKILL at three moments: while the
 image builds, once the new container has started, and in the middle of the proxy's switch.
+The build and the health check are held (an hour's sleep, a health path that never answers) so
+that the kill, not the machine's speed, ends them.
 
 The moment is found by reading the client's `--json` events, never by sleeping. In the switch,
 the client is held inside the proxy's `nginx -t` (a wrapper in the proxy container waits for a
@@ -24,6 +26,9 @@ from traffic import Load, Watched, release_of, served, set_release
 pytestmark = pytest.mark.integration
 
 SLOW_BUILD = "RUN sleep 3600\n"  # never ends by itself: the kill ends it
+NEVER_HEALTHY = (("health: /health\n", "health: /never\n"),
+                 ("health_timeout: 30\n", "health_timeout: 3600\n"))
+"""Edits of endpoint.yaml that hold a deploy in its health check until it is killed."""
 AFTER_KILL = 25
 """Requests each load thread makes after the kill (the load is bounded by this count)."""
 HELD, GO = "/tmp/wb-test-held", "/tmp/wb-test-go"
@@ -74,6 +79,9 @@ def test_a_killed_deploy_leaves_a_version_serving_and_the_next_deploy_takes_its_
     set_release(staged, "new")
     if moment == "build":
         staged.edit("endpoints/orders/Dockerfile", "EXPOSE 8000", SLOW_BUILD + "EXPOSE 8000")
+    if moment == "started":  # its health check never passes: only the kill ends it
+        for old, new in NEVER_HEALTHY:
+            staged.edit("endpoints/orders/endpoint.yaml", old, new)
     proxy = staged.proxy(docker_client)
     if moment == "switch":
         assert proxy.put_archive("/usr/local/sbin", executable("nginx", HOLDING_NGINX))
@@ -103,6 +111,9 @@ def test_a_killed_deploy_leaves_a_version_serving_and_the_next_deploy_takes_its_
         assert "stale (its process is gone)" in held, held
         if moment == "build":
             staged.edit("endpoints/orders/Dockerfile", SLOW_BUILD, "")
+        if moment == "started":
+            for old, new in NEVER_HEALTHY:
+                staged.edit("endpoints/orders/endpoint.yaml", new, old)
         done = staged.deploy("-e", "orders")
         assert done.returncode == 0, done.stdout + done.stderr
         assert (f"warning: took over the lock of environment 'staging' from "
