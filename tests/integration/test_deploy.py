@@ -77,7 +77,8 @@ def test_a_version_that_fails_its_health_check_changes_nothing(staged: Staged) -
     staged.edit("endpoints/orders/endpoint.yaml", "health: /health", "health: /broken")
     done = staged.deploy("-e", "orders", "--health-timeout", "3")
     assert done.returncode == 1
-    assert "orders  FAILED  GET /broken did not answer 200 within 3s (last: 404)" in done.stdout
+    assert ("orders  FAILED  GET /broken did not answer 200 within 3s (last: 404); see its last "
+            "log lines") in done.stdout  # the problem, then what to do
     assert staged.get("/orders/health")[0] == 200  # the old version keeps answering
     last = staged.releases("orders")[-1]
     assert last["outcome"] == "failed" and "did not answer 200" in str(last["reason"])

@@ -133,3 +133,24 @@ def test_a_reader_that_goes_away_does_not_abort_new(tmp_path: Path) -> None:
     os.close(writer)
     assert done.returncode == 0 and done.stderr == ""
     assert (tmp_path / "shop" / "workbench.yaml").is_file()
+
+
+def test_a_failed_deploy_line_gives_the_problem_then_the_fix() -> None:
+    from workbench.health import Unhealthy
+    from workbench.ops.report import DeployReport, Outcome
+    from workbench.ops.runparts import OnHost, fix
+
+    unhealthy = Unhealthy("GET /health did not answer 200 within 3s (last: 404)", ())
+    assert fix(OnHost("web-2", unhealthy)) == fix(unhealthy) == "see its last log lines"
+    assert fix(RuntimeError("boom")) == ""
+    report = DeployReport("staging", (
+        Outcome("orders", False, "v2", True, unhealthy.problem, ("web-1",), fix=fix(unhealthy)),
+        Outcome("site", False, "v1", True, "RuntimeError: boom"),
+        Outcome("billing", True, "v3", True)))
+    assert report.summary().splitlines() == [
+        "orders  FAILED  GET /health did not answer 200 within 3s (last: 404); switched back on "
+        "web-1; see its last log lines",
+        "site  FAILED  RuntimeError: boom",
+        "billing  deployed  v3",
+        "staging: 1 ok, 2 failed (orders, site)"]
+    assert report.outcomes[0].as_dict()["fix"] == "see its last log lines"

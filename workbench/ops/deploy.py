@@ -51,7 +51,7 @@ from .prune import after_deploy as prune_after_deploy
 from .rails import require_confirm, require_single_host
 from .report import DeployOptions, DeployReport, Outcome
 from .routing import NotReady, Routing
-from .runparts import OnHost, finish, packing_error_first, problem
+from .runparts import OnHost, finish, fix, packing_error_first, problem
 from .selection import select
 
 __all__ = ["DeployOptions", "DeployReport", "DeployRun", "Outcome", "deploy"]
@@ -172,7 +172,7 @@ class DeployRun:
             await self._record_failure(item, steps, exc, started, reason)
             if not isinstance(exc, Exception):
                 raise
-            return Outcome(name, False, version, True, reason)
+            return Outcome(name, False, version, True, reason, fix=fix(exc))
         try:  # one read of the lock before the switch: a taken lock stops it here
             if self.lock is not None:
                 await self.lock.verify()
@@ -198,7 +198,7 @@ class DeployRun:
             await self._discard(fresh)
             reason = self._reason(exc)
             await self._record_failure(item, steps, exc, started, reason)
-            return Outcome(name, False, version, True, reason, reverted)
+            return Outcome(name, False, version, True, reason, reverted, fix=fix(exc))
         except BaseException:
             await asyncio.gather(*listing.values(), return_exceptions=True)
             raise

@@ -29,11 +29,13 @@ class Outcome:
     changed: bool
     reason: str = ""
     reverted: tuple[str, ...] = ()
+    fix: str = ""
+    """What to do about the failure ("" when the error does not say)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"endpoint": self.endpoint, "ok": self.ok, "version": self.version,
                 "changed": self.changed, "reason": self.reason,
-                "reverted": list(self.reverted)}
+                "reverted": list(self.reverted), "fix": self.fix}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class DeployReport:
         for o in self.outcomes:
             if not o.ok:
                 extra = f"; switched back on {', '.join(o.reverted)}" if o.reverted else ""
+                extra += f"; {o.fix}" if o.fix else ""
                 lines.append(f"{o.endpoint}  FAILED  {o.reason}{extra}")
             else:
                 lines.append(f"{o.endpoint}  {'deployed' if o.changed else 'unchanged'}  "

@@ -32,6 +32,12 @@ def problem(exc: BaseException) -> str:
     return getattr(exc, "problem", "") or f"{type(exc).__name__}: {exc}"
 
 
+def fix(exc: BaseException) -> str:
+    """What to do about ``exc`` ("" when it does not say), also through :class:`OnHost`."""
+    cause = exc.cause if isinstance(exc, OnHost) else exc
+    return getattr(cause, "fix", None) or ""
+
+
 async def finish(work: Awaitable[None]) -> None:
     """Await ``work`` to its end even when cancelled (then re-raise the cancel)."""
     task = asyncio.ensure_future(work)

@@ -35,7 +35,7 @@ from ..model import Endpoint, Environment, Project
 from ..ops.inputs import ReleaseInput, deployed_config, gather, keyed
 from ..ops.report import DeployOptions, DeployReport, Outcome
 from ..ops.routing import as_deployed
-from ..ops.runparts import finish, packing_error_first, problem
+from ..ops.runparts import finish, fix, packing_error_first, problem
 from ..plan import phases
 from ..redact import MIN_LENGTH, Redactor, short_ones
 from ..releases import Release
@@ -199,7 +199,7 @@ class SwarmRun:
                 item, "failed", steps, started, state, reason, lines)), return_exceptions=True)
             if not isinstance(exc, Exception):
                 raise
-            return Outcome(name, False, version, True, reason)
+            return Outcome(name, False, version, True, reason, fix=fix(exc))
         if not changed:
             return Outcome(name, True, version, False)
         return Outcome(name, True, version, True)
