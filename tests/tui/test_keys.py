@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SIZE, MakeProject, settle
 from textual.binding import Binding
-from textual.command import CommandPalette
+from textual.command import CommandList, CommandPalette
+from textual.pilot import Pilot
 from textual.widgets import Input
 
 from screens import app as tui
@@ -18,6 +20,22 @@ from screens.new_child import NewChildForm
 from screens.palette import commands_for
 from workbench import settings
 from workbench.errors import ConfigError
+
+
+async def palette_offers(pilot: Pilot[Any], title: str) -> None:
+    """Until the palette highlights ``title`` (its search runs in a task; bounded by count)."""
+    def shown() -> bool:
+        lists = pilot.app.screen.query(CommandList)
+        if not isinstance(pilot.app.screen, CommandPalette) or not lists:
+            return False
+        index = lists.first().highlighted
+        return index is not None and title in str(lists.first().get_option_at_index(index).prompt)
+
+    for _ in range(5000):
+        if shown():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"the palette never offered {title!r}")
 
 
 def write_config(text: str) -> Path:
@@ -82,12 +100,12 @@ async def test_palette_runs_real_actions(make_project: MakeProject) -> None:
         await pilot.press("ctrl+p")
         assert isinstance(app.screen, CommandPalette)
         await pilot.press(*"new model")
-        await pilot.pause(0.3)
+        await palette_offers(pilot, "New model")
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, NewChildForm) and app.screen.kind == "model"
         await pilot.press("escape", "ctrl+p", *"switch to project bank")
-        await pilot.pause(0.3)
+        await palette_offers(pilot, "Switch to project bank")
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
@@ -180,7 +198,7 @@ async def test_the_palette_on_a_form_offers_its_bindings(make_project: MakeProje
         assert [c.title for c in commands_for(app.screen)] == ["Cancel", "Create", "Help",
                                                                "Quit"]
         await pilot.press("ctrl+p", *"cancel")
-        await pilot.pause(0.3)
+        await palette_offers(pilot, "Cancel")
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
