@@ -29,7 +29,8 @@ pytestmark = pytest.mark.integration
 
 ENV = "it"
 # An HTTP/1.1 server (so the proxy keeps connections to it alive) answering every GET with
-# its NAME, the path it received and the request headers (after 3 s for /slow...).
+# its NAME, the path it received and the request headers. /slow... touches /tmp/slow-came and
+# answers once /tmp/slow-go exists (the test makes it; a count caps the wait).
 ECHO = """
 import json, os, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,7 +40,11 @@ class Echo(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path.startswith("/slow"):
-            time.sleep(3)
+            open("/tmp/slow-came", "w").close()
+            for _ in range(120000):
+                if os.path.exists("/tmp/slow-go"):
+                    break
+                time.sleep(0.005)
         body = json.dumps({"name": os.environ["NAME"], "path": self.path,
                            "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
         self.send_response(200)
@@ -105,7 +110,7 @@ class Proxied:
         return wanted
 
 
-def wait_for(check: Callable[[], bool], what: str, rounds: int = 1000) -> None:
+def wait_for(check: Callable[[], bool], what: str, rounds: int = 6000) -> None:
     """Wait until ``check()`` holds, looking ``rounds`` times at most (bounded by count)."""
     for _ in range(rounds):
         try:
@@ -259,15 +264,19 @@ def test_old_workers_finish_their_requests_in_flight_after_a_reload(proxied: Pro
     before = set(proxy.workers(proxied.engine, proxied.container_id))
     assert before
     replies: list[Reply] = []
+    upstream = proxied.engine.client.containers.get(proxied.upstreams["a"])
     slow = threading.Thread(target=lambda: replies.append(proxied.get("/a/slow")))
     slow.start()
-    time.sleep(0.5)  # the request is in flight on a worker of the current config
+    wait_for(lambda: upstream.exec_run(["test", "-e", "/tmp/slow-came"]).exit_code == 0,
+             "the slow request to reach upstream a")  # in flight on a current worker, held
     proxied.apply(proxied.routes(Route("/c", "a", proxied.upstreams["a"], 8000)))
     wait_for(lambda: not any(proxy.workers(proxied.engine, proxied.container_id).get(pid)
                              for pid in before), "the old workers to stop taking connections")
     after = proxy.workers(proxied.engine, proxied.container_id)
     assert before & set(after) and set(after) - before  # old ones finishing, new ones serving
     assert all(after[pid] for pid in after.keys() - before)
+    assert replies == []  # still held: the old worker still has it in flight
+    assert upstream.exec_run(["touch", "/tmp/slow-go"]).exit_code == 0
     slow.join(HANG_GUARD)
     assert [r.status for r in replies] == [200]  # the reload did not cut it
     wait_for(lambda: not before & set(proxy.workers(proxied.engine, proxied.container_id)),
