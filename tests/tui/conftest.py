@@ -65,6 +65,16 @@ def set_environments(root: Path, block: str) -> None:
     repo.index.commit("Set environments")
 
 
+@pytest.fixture(autouse=True)
+def lasting_notifications(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Notifications stay for the whole test: Textual drops them after 5 s of wall clock, and
+    on a loaded machine a test could look after that (what a test sees must not depend on the
+    machine's speed)."""
+    from textual.app import App
+
+    monkeypatch.setattr(App, "NOTIFICATION_TIMEOUT", 24 * 3600.0)
+
+
 @pytest.fixture
 def make_project(tmp_path: Path) -> MakeProject:
     """Build a project under the test's tmp folder (or a given parent)."""
