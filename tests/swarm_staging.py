@@ -166,4 +166,3 @@ def remove_swarm(cluster: SwarmCluster, project: str) -> None:
         time.sleep(PAUSE)
     for node in (cluster.manager, cluster.worker):
         clean(node.client, project, node.state)
-

@@ -316,7 +316,7 @@ def test_follow_picks_up_a_redeployed_container_and_lets_the_old_one_go(
         for _ in range(100_000):
             if done():
                 return
-            batch = batches.get(timeout=300)  # a hang guard only
+            batch = batches.get(timeout=HANG_GUARD)  # a hang guard only
             if batch is None:
                 raise AssertionError(f"the stream ended: {running}\n" + "\n".join(seen))
             seen.extend(batch.lines.shown())
@@ -332,7 +332,7 @@ def test_follow_picks_up_a_redeployed_container_and_lets_the_old_one_go(
     thread = threading.Thread(target=follow, name="test-follow")
     thread.start()
     try:
-        assert ready.wait(HANG_GUARD)  # a hang guard only
+        ready.wait()  # set by the thread in any case, at its start or at its end
         wait_until(lambda: any(f"orders@{h1} " in s for s in seen)
                    and any(f"orders@{h2} " in s for s in seen))  # the backlog of each host
         before = containers()
@@ -372,8 +372,8 @@ def test_follow_picks_up_a_redeployed_container_and_lets_the_old_one_go(
         if isinstance(loop, asyncio.AbstractEventLoop):
             with contextlib.suppress(RuntimeError):  # closed: the stream ended already
                 loop.call_soon_threadsafe(running["stop"].set)  # type: ignore[attr-defined]
-        thread.join(timeout=HANG_GUARD)  # a hang guard only
-    assert not thread.is_alive() and "error" not in running, running
+        thread.join()  # the stop event ends it (or it ended already)
+    assert "error" not in running, running
     summary = running["summary"]
     assert notes == [] and summary.unreachable == {}  # type: ignore[attr-defined]
     assert set(summary.sources) == {f"orders@{h1}", f"orders@{h2}"}  # type: ignore[attr-defined]
